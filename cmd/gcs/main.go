@@ -1,0 +1,245 @@
+// Command gcs is the Linux Guest Compute Service: the agent inside an LCOW
+// utility VM that serves the HCS bridge protocol. This file only parses
+// flags and wires the packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/opengcs/opengcs/internal/debug"
+	"github.com/opengcs/opengcs/service/gcs/bridge"
+	"github.com/opengcs/opengcs/service/gcs/prot"
+	"github.com/opengcs/opengcs/service/gcs/transport"
+)
+
+type options struct {
+	logLevel         string
+	logFile          string
+	logFormat        string
+	kmsgLogLevel     uint
+	useInOutErr      bool
+	v4               bool
+	rootMemReserve   uint64
+	gcsMemLimit      uint64
+	coreDumpLocation string
+	disableTimeSync  bool
+	scrubLogs        bool
+	initialPolicy    string
+	transport        string
+	listen           bool
+	sequential       bool
+	maxRequestSize   uint
+	redialInterval   time.Duration
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("gcs", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.logLevel, "loglevel", "debug", "logging level: trace, debug, info, warning, error, fatal, panic")
+	fs.StringVar(&o.logFile, "logfile", "", "write logs to this file instead of stderr")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.UintVar(&o.kmsgLogLevel, "kmsgLogLevel", 4, "forward /dev/kmsg records with priority <= this (0-7)")
+	fs.BoolVar(&o.useInOutErr, "use-inouterr", false, "serve the bridge on stdin/stdout")
+	fs.BoolVar(&o.v4, "v4", false, "enable the v4 bridge protocol (required by every host)")
+	fs.Uint64Var(&o.rootMemReserve, "root-mem-reserve-bytes", 75<<20, "memory kept out of the containers' cgroup limit")
+	fs.Uint64Var(&o.gcsMemLimit, "gcs-mem-limit-bytes", 50<<20, "memory use of the /gcs cgroup that triggers a warning")
+	fs.StringVar(&o.coreDumpLocation, "core-dump-location", "", "written to /proc/sys/kernel/core_pattern when set")
+	fs.BoolVar(&o.disableTimeSync, "disable-time-sync", false, "do not start time synchronisation")
+	fs.BoolVar(&o.scrubLogs, "scrub-logs", true, "scrub environment variables and annotations from logged payloads")
+	fs.StringVar(&o.initialPolicy, "initial-policy-stance", "allow", "allow or deny every request until a security policy is set")
+	fs.StringVar(&o.transport, "transport", "vsock", "vsock, or unix:<prefix> (port N is the unix socket <prefix>_N)")
+	fs.BoolVar(&o.listen, "listen", false, "accept the host's bridge connection instead of dialling it")
+	fs.BoolVar(&o.sequential, "sequential", false, "handle requests one at a time (default on when /dev/sev or /dev/sev-guest exists)")
+	fs.UintVar(&o.maxRequestSize, "max-request-bytes", bridge.DefaultMaxRequestSize, "largest request frame accepted, header included")
+	fs.DurationVar(&o.redialInterval, "redial-interval", 100*time.Millisecond, "pause between bridge connection attempts")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if o.kmsgLogLevel > 7 {
+		return nil, fmt.Errorf("-kmsgLogLevel %d: must be 0..7", o.kmsgLogLevel)
+	}
+	switch o.initialPolicy {
+	case "allow", "deny":
+	default:
+		return nil, fmt.Errorf("-initial-policy-stance %q: must be allow or deny", o.initialPolicy)
+	}
+	if o.maxRequestSize < prot.HeaderSize || o.maxRequestSize > 1<<30 {
+		return nil, fmt.Errorf("-max-request-bytes %d: must be between %d and 1GiB", o.maxRequestSize, prot.HeaderSize)
+	}
+	if o.useInOutErr && o.listen {
+		return nil, errors.New("-use-inouterr and -listen cannot be combined")
+	}
+	return o, nil
+}
+
+func setupLogging(o *options) (*logrus.Logger, error) {
+	log := logrus.New()
+	lvl, err := logrus.ParseLevel(o.logLevel)
+	if err != nil {
+		return nil, fmt.Errorf("-loglevel: %w", err)
+	}
+	log.SetLevel(lvl)
+	switch o.logFormat {
+	case "text":
+		log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	case "json":
+		log.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
+	default:
+		return nil, fmt.Errorf("-log-format %q: must be text or json", o.logFormat)
+	}
+	log.SetOutput(os.Stderr)
+	if o.logFile != "" {
+		f, err := os.OpenFile(o.logFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("-logfile: %w", err)
+		}
+		log.SetOutput(f)
+	}
+	return log, nil
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gcs: %v\n", err)
+		os.Exit(2)
+	}
+	log, err := setupLogging(o)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gcs: %v\n", err)
+		os.Exit(2)
+	}
+	if err := run(o, log); err != nil {
+		log.WithError(err).Fatal("gcs failed")
+	}
+}
+
+func sevPresent() bool {
+	for _, p := range []string{"/dev/sev", "/dev/sev-guest"} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func run(o *options, log *logrus.Logger) error {
+	entry := logrus.NewEntry(log)
+	entry.WithFields(logrus.Fields{"transport": o.transport, "listen": o.listen, "v4": o.v4}).Info("GCS started")
+
+	tr, err := transport.Parse(o.transport)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	mux := bridge.NewMux()
+	b := bridge.New(bridge.Config{
+		Mux:            mux,
+		EnableV4:       o.v4,
+		Capabilities:   prot.LinuxCapabilities(),
+		MaxRequestSize: uint32(o.maxRequestSize),
+		Sequential:     o.sequential || sevPresent(),
+		Log:            entry,
+	})
+	shutdown := registerHandlers(mux, entry)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
+	go func() {
+		s := <-sigs
+		entry.WithField("signal", s).Info("terminating")
+		cancel()
+	}()
+	go func() {
+		select {
+		case <-shutdown:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	return serve(ctx, o, tr, b, entry)
+}
+
+// serve runs the bridge over successive connections until ctx ends.
+func serve(ctx context.Context, o *options, tr transport.Transport, b *bridge.Bridge, log *logrus.Entry) error {
+	if o.useInOutErr {
+		err := b.Serve(ctx, &transport.StdioConn{R: os.Stdin, W: os.Stdout})
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("bridge on stdin/stdout ended: %w", err)
+	}
+	var l net.Listener
+	if o.listen {
+		var err error
+		if l, err = tr.Listen(transport.BridgePort); err != nil {
+			return err
+		}
+		defer l.Close()
+		go func() { <-ctx.Done(); _ = l.Close() }()
+	}
+	for ctx.Err() == nil {
+		conn, err := connect(ctx, tr, l)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			log.WithError(err).Debug("bridge connect failed; retrying")
+			sleep(ctx, o.redialInterval)
+			continue
+		}
+		_ = b.Serve(ctx, conn)
+		sleep(ctx, o.redialInterval)
+	}
+	return nil
+}
+
+func connect(ctx context.Context, tr transport.Transport, l net.Listener) (net.Conn, error) {
+	if l != nil {
+		return l.Accept()
+	}
+	return tr.Dial(ctx, transport.BridgePort)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// registerHandlers wires the request handlers. It returns a channel closed
+// when the host asked the utility VM to shut down.
+func registerHandlers(mux *bridge.Mux, log *logrus.Entry) <-chan struct{} {
+	shutdown := make(chan struct{})
+	mux.HandleFunc(prot.ComputeSystemDumpStacksV1, func(ctx context.Context, req *bridge.Request) (prot.Response, error) {
+		var r prot.MessageBase
+		if err := prot.Decode(req.Body, &r, "DumpStacks"); err != nil {
+			return nil, err
+		}
+		return &prot.DumpStacksResponse{GuestStacks: debug.Stacks(48 << 10)}, nil
+	})
+	_ = log
+	return shutdown
+}

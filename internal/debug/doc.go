@@ -1,0 +1,3 @@
+// Package debug produces diagnostics the host can ask for: a dump of every
+// goroutine's stack, sized to fit one bridge frame.
+package debug

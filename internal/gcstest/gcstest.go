@@ -1,0 +1,282 @@
+package gcstest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/opengcs/opengcs/internal/hostclient"
+	"github.com/opengcs/opengcs/service/gcs/transport"
+)
+
+// TB is the part of testing.TB the harness uses.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	Failed() bool
+	TempDir() string
+}
+
+// Options tune the gcs started.
+type Options struct {
+	// Args are extra gcs flags.
+	Args []string
+	// Binary overrides the gcs binary (default: <repo>/bin/gcs, built if
+	// missing).
+	Binary string
+	// Env is added to the gcs environment.
+	Env []string
+}
+
+// GCS is a running gcs.
+type GCS struct {
+	Transport *transport.Unix
+	Dir       string
+	LogPath   string
+	Ports     hostclient.PortAllocator
+
+	cmd      *exec.Cmd
+	listener net.Listener
+	conns    chan net.Conn
+	exited   chan struct{}
+	waitErr  error
+	stopOnce sync.Once
+}
+
+// RepoRoot finds the module root from the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Binary returns <repo>/bin/<name>, building ./cmd/<name> when the file is
+// missing.
+func Binary(name string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(root, "bin", name)
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	cmd := exec.Command("go", "build", "-o", p, "./cmd/"+name)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build %s: %v: %s", name, err, out)
+	}
+	return p, nil
+}
+
+// Start launches the gcs and listens for its bridge connection. The gcs is
+// killed, and its log printed on failure, when the test ends.
+func Start(t TB, o Options) *GCS {
+	t.Helper()
+	g, err := start(t.TempDir(), o)
+	if err != nil {
+		t.Fatalf("start gcs: %v", err)
+	}
+	t.Cleanup(func() {
+		g.Stop()
+		if t.Failed() {
+			if b, err := os.ReadFile(g.LogPath); err == nil {
+				t.Logf("gcs log:\n%s", tail(b, 16<<10))
+			}
+		}
+	})
+	return g
+}
+
+// StartDir is Start without a testing.TB, for the demo; the caller must
+// call Stop.
+func StartDir(dir string, o Options) (*GCS, error) { return start(dir, o) }
+
+func start(dir string, o Options) (*GCS, error) {
+	bin := o.Binary
+	if bin == "" {
+		var err error
+		if bin, err = Binary("gcs"); err != nil {
+			return nil, err
+		}
+	}
+	tr := transport.NewUnix(filepath.Join(dir, "vsock"))
+	l, err := tr.Listen(transport.BridgePort)
+	if err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "gcs.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	defer logFile.Close()
+	args := []string{
+		"--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private",
+		"--", "/bin/sh", "-c", `mount -t tmpfs -o mode=0755 tmpfs /run && exec "$0" "$@"`,
+		bin, "-v4", "-transport", "unix:" + tr.Prefix, "-loglevel", "debug", "-redial-interval", "20ms",
+	}
+	args = append(args, o.Args...)
+	cmd := exec.Command("unshare", args...)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.Env = append(os.Environ(), o.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("start unshare: %w", err)
+	}
+	g := &GCS{Transport: tr, Dir: dir, LogPath: logPath, cmd: cmd, listener: l, conns: make(chan net.Conn, 16), exited: make(chan struct{})}
+	go g.acceptLoop()
+	go func() {
+		g.waitErr = cmd.Wait()
+		close(g.exited)
+	}()
+	return g, nil
+}
+
+// Accept waits for the gcs to dial the bridge and returns a client on that
+// connection (not yet negotiated).
+func (g *GCS) Accept(ctx context.Context) (*hostclient.Client, error) {
+	select {
+	case c, ok := <-g.conns:
+		if !ok {
+			return nil, fmt.Errorf("bridge listener closed")
+		}
+		return hostclient.New(c), nil
+	case <-g.exited:
+		return nil, fmt.Errorf("gcs exited before connecting: %v", g.waitErr)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (g *GCS) acceptLoop() {
+	defer close(g.conns)
+	for {
+		c, err := g.listener.Accept()
+		if err != nil {
+			return
+		}
+		g.conns <- c
+	}
+}
+
+// Connect accepts and negotiates.
+func (g *GCS) Connect(ctx context.Context) (*hostclient.Client, error) {
+	c, err := g.Accept(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Negotiate(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Exited is closed when the gcs (its PID namespace) has ended.
+func (g *GCS) Exited() <-chan struct{} { return g.exited }
+
+// Alive reports whether the gcs is still running.
+func (g *GCS) Alive() bool {
+	select {
+	case <-g.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Pid returns the gcs's pid as seen from outside its namespaces.
+func (g *GCS) Pid() (int, error) {
+	// unshare's child is /bin/sh, which execs the gcs.
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", g.cmd.Process.Pid, g.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("gcs process not found")
+	}
+	return strconv.Atoi(f[0])
+}
+
+// RSS returns the gcs's resident set size in bytes.
+func (g *GCS) RSS() (int64, error) {
+	pid, err := g.Pid()
+	if err != nil {
+		return 0, err
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("VmRSS not found")
+}
+
+// Root returns a path inside the gcs's mount namespace, seen from outside.
+func (g *GCS) Root(p string) (string, error) {
+	pid, err := g.Pid()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(fmt.Sprintf("/proc/%d/root", pid), p), nil
+}
+
+// Log returns the gcs log so far.
+func (g *GCS) Log() string {
+	b, _ := os.ReadFile(g.LogPath)
+	return string(b)
+}
+
+// Stop kills the gcs and its whole PID namespace and waits for it.
+func (g *GCS) Stop() {
+	g.stopOnce.Do(func() {
+		_ = g.cmd.Process.Signal(syscall.SIGKILL)
+		select {
+		case <-g.exited:
+		case <-time.After(10 * time.Second):
+		}
+		_ = g.listener.Close()
+	})
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	i := bytes.IndexByte(b[len(b)-n:], '\n')
+	return b[len(b)-n+i+1:]
+}

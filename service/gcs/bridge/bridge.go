@@ -1,0 +1,329 @@
+package bridge
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/opengcs/opengcs/service/gcs/prot"
+)
+
+// DefaultMaxRequestSize is the default cap on an incoming frame, header
+// included. Hosts send full OCI specs in Create, far below this.
+const DefaultMaxRequestSize = 4 << 20
+
+// maxErrorMessage bounds the error text copied into a response so that a
+// failed response always fits the host's 64 KiB frame limit.
+const maxErrorMessage = 8 << 10
+
+// slowRequest is how long a sequential request may run before a warning.
+const slowRequest = 5 * time.Second
+
+// Config configures a Bridge.
+type Config struct {
+	// Mux holds the handlers served after negotiation.
+	Mux *Mux
+	// EnableV4 registers the protocol; without it every request is
+	// answered E_NOTIMPL (the reference's behaviour without -v4).
+	EnableV4 bool
+	// Capabilities are advertised in the NegotiateProtocol response.
+	Capabilities prot.GcsCapabilities
+	// MaxRequestSize caps incoming frames; 0 means DefaultMaxRequestSize.
+	MaxRequestSize uint32
+	// Sequential handles requests one at a time in arrival order, except
+	// WaitForProcess (confidential VMs).
+	Sequential bool
+	// Log is the bridge's logger.
+	Log *logrus.Entry
+}
+
+// Bridge serves the protocol over successive connections.
+type Bridge struct {
+	cfg      Config
+	log      *logrus.Entry
+	out      *outQueue
+	inflight sync.WaitGroup
+	seq      sync.Mutex
+}
+
+// New returns a bridge.
+func New(cfg Config) *Bridge {
+	if cfg.MaxRequestSize == 0 {
+		cfg.MaxRequestSize = DefaultMaxRequestSize
+	}
+	if cfg.Mux == nil {
+		cfg.Mux = NewMux()
+	}
+	log := cfg.Log
+	if log == nil {
+		log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	return &Bridge{cfg: cfg, log: log.WithField("component", "bridge"), out: newOutQueue()}
+}
+
+// Errors that end a connection.
+var (
+	ErrBadHeader = errors.New("invalid frame header")
+)
+
+// Notify queues a container notification. It is written on the current
+// connection, or on the next one if none is being served; it is never
+// dropped.
+func (b *Bridge) Notify(n *prot.ContainerNotification) {
+	f, err := encodeFrame(prot.ComputeSystemNotificationV1, 0, n)
+	if err != nil {
+		// A notification is a small fixed struct: this cannot happen with
+		// valid ids, but never lose it silently.
+		b.log.WithError(err).WithField("cid", n.ContainerID).Error("encode notification")
+		return
+	}
+	b.log.WithFields(logrus.Fields{"cid": n.ContainerID, "type": n.Type}).Info("queue container notification")
+	b.out.push(f)
+}
+
+// Pending reports the number of frames waiting to be written.
+func (b *Bridge) Pending() int { return b.out.len() }
+
+// Wait blocks until every request handler started so far has returned.
+func (b *Bridge) Wait() { b.inflight.Wait() }
+
+// Serve runs the protocol on conn until the connection fails or ctx ends.
+// Requests still running when it returns keep running; their responses are
+// written on the next connection served.
+func (b *Bridge) Serve(ctx context.Context, conn net.Conn) error {
+	connCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	log := b.log.WithField("remote", conn.RemoteAddr().String())
+	log.Info("bridge connection up")
+
+	writerDone := make(chan error, 1)
+	go func() { writerDone <- b.writeLoop(connCtx, conn) }()
+
+	readErr := b.readLoop(ctx, conn, log)
+	cancel()
+	_ = conn.Close()
+	werr := <-writerDone
+	if readErr == nil {
+		readErr = werr
+	}
+	log.WithError(readErr).Info("bridge connection down")
+	return readErr
+}
+
+func (b *Bridge) writeLoop(ctx context.Context, conn net.Conn) error {
+	for {
+		f, ok := b.out.pop(ctx)
+		if !ok {
+			return nil
+		}
+		if _, err := conn.Write(f.data); err != nil {
+			b.out.pushFront(f)
+			return fmt.Errorf("write %s: %w", f.desc, err)
+		}
+	}
+}
+
+func (b *Bridge) readLoop(ctx context.Context, conn net.Conn, log *logrus.Entry) error {
+	r := bufio.NewReaderSize(conn, 64<<10)
+	var hdr [prot.HeaderSize]byte
+	var version uint32 // 0 until negotiated on this connection
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return io.EOF
+			}
+			return fmt.Errorf("read header: %w", err)
+		}
+		h := prot.DecodeHeader(hdr[:])
+		if err := h.CheckSize(b.cfg.MaxRequestSize); err != nil {
+			log.WithFields(logrus.Fields{"type": h.Type, "size": h.Size, "id": h.ID}).WithError(err).Error("dropping connection")
+			return fmt.Errorf("%w: %w", ErrBadHeader, err)
+		}
+		body := make([]byte, h.BodySize())
+		if _, err := io.ReadFull(r, body); err != nil {
+			return fmt.Errorf("read body of %s id %d (%d bytes): %w", h.Type, h.ID, len(body), err)
+		}
+		req := &Request{Type: h.Type, ID: h.ID, Body: body, Version: version}
+		var base prot.MessageBase
+		if json.Unmarshal(body, &base) == nil {
+			req.ContainerID = base.ContainerID
+			req.ActivityID = base.ActivityID
+		}
+
+		if b.cfg.EnableV4 && version == 0 && h.Type == prot.ComputeSystemNegotiateProtocolV1 {
+			// Negotiate inline so a request pipelined behind it sees the
+			// negotiated version.
+			resp, err := b.negotiate(req)
+			if err == nil {
+				version = prot.ProtocolVersion
+			}
+			b.respond(req, resp, err, nil)
+			continue
+		}
+
+		h2, ok := b.route(req.Type, version)
+		if !ok {
+			b.respond(req, nil, prot.Errorf(prot.HrNotImpl, "%s is not supported in this state (negotiated version %d)", req.Type, version), nil)
+			continue
+		}
+		b.dispatch(ctx, req, h2)
+	}
+}
+
+// route picks the handler for a request in the connection's state.
+func (b *Bridge) route(t prot.MessageIdentifier, version uint32) (Handler, bool) {
+	if !b.cfg.EnableV4 || version == 0 || !t.IsRequest() {
+		return nil, false
+	}
+	return b.cfg.Mux.lookup(t)
+}
+
+func (b *Bridge) dispatch(ctx context.Context, req *Request, h Handler) {
+	run := func() {
+		defer b.inflight.Done()
+		after := &afterResponse{}
+		hctx := context.WithValue(ctx, afterKey{}, after)
+		resp, err := b.call(hctx, req, h)
+		if errors.Is(err, ErrNoResponse) {
+			return
+		}
+		b.respond(req, resp, err, after)
+	}
+	b.inflight.Add(1)
+	if b.cfg.Sequential && req.Type != prot.ComputeSystemWaitForProcessV1 {
+		start := time.Now()
+		b.seq.Lock()
+		run()
+		b.seq.Unlock()
+		if d := time.Since(start); d > slowRequest {
+			b.log.WithFields(logrus.Fields{"type": req.Type, "id": req.ID, "duration": d}).Warn("slow sequential request")
+		}
+		return
+	}
+	go run()
+}
+
+// call runs the handler, turning a panic into an error so that no input can
+// take the GCS down.
+func (b *Bridge) call(ctx context.Context, req *Request, h Handler) (resp prot.Response, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.log.WithFields(logrus.Fields{"type": req.Type, "id": req.ID, "panic": r}).Error("handler panicked")
+			resp, err = nil, prot.Errorf(prot.HrFail, "internal error handling %s: %v", req.Type, r)
+		}
+	}()
+	return h.ServeRequest(ctx, req)
+}
+
+// respond encodes and queues the response to req.
+func (b *Bridge) respond(req *Request, resp prot.Response, err error, after *afterResponse) {
+	log := b.log.WithFields(logrus.Fields{"type": req.Type, "id": req.ID, "cid": req.ContainerID})
+	if err != nil {
+		resp = errorResponse(err)
+		log.WithError(err).WithField("result", prot.HResult(uint32(resp.Base().Result)).String()).Info("request failed")
+	} else if resp == nil {
+		resp = &prot.MessageResponseBase{}
+	}
+	if isGUID(req.ActivityID) {
+		resp.Base().ActivityID = req.ActivityID
+	}
+	rt := prot.ResponseFor(req.Type)
+	f, encErr := encodeFrame(rt, req.ID, resp)
+	if encErr != nil {
+		log.WithError(encErr).Error("response does not fit the host's frame limit; answering E_FAIL")
+		fallback := errorResponse(prot.Errorf(prot.HrFail, "response to %s could not be sent: %v", req.Type, encErr))
+		fallback.ActivityID = resp.Base().ActivityID
+		f, encErr = encodeFrame(rt, req.ID, fallback)
+		if encErr != nil {
+			log.WithError(encErr).Error("cannot encode fallback response")
+			return
+		}
+	}
+	b.out.push(f)
+	if after != nil {
+		after.run()
+	}
+}
+
+// errorResponse builds the base-only failure body for err.
+func errorResponse(err error) *prot.MessageResponseBase {
+	hr := prot.HrFail
+	var pe *prot.Error
+	if errors.As(err, &pe) {
+		hr = pe.Result
+	}
+	msg := err.Error()
+	if len(msg) > maxErrorMessage {
+		msg = msg[:maxErrorMessage] + "...(truncated)"
+	}
+	return &prot.MessageResponseBase{
+		Result:       hr.Int32(),
+		ErrorMessage: msg,
+		ErrorRecords: []prot.ErrorRecord{{
+			Result:     hr.Int32(),
+			Message:    msg,
+			ModuleName: "gcs",
+			FileName:   "",
+			Line:       prot.UnknownLine,
+		}},
+	}
+}
+
+// encodeFrame marshals body and prefixes the header, refusing frames the
+// host would reject.
+func encodeFrame(t prot.MessageIdentifier, id uint64, body any) (frame, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return frame{}, fmt.Errorf("encode %s: %w", t, err)
+	}
+	size := prot.HeaderSize + len(data)
+	if size > prot.MaxHostMessageSize {
+		return frame{}, fmt.Errorf("%s id %d is %d bytes, above the host's %d-byte limit", t, id, size, prot.MaxHostMessageSize)
+	}
+	buf := make([]byte, size)
+	prot.Header{Type: t, Size: uint32(size), ID: id}.Encode(buf)
+	copy(buf[prot.HeaderSize:], data)
+	return frame{data: buf, desc: fmt.Sprintf("%s id %d", t, id)}, nil
+}
+
+// negotiate implements NegotiateProtocol (protocol.md §6).
+func (b *Bridge) negotiate(req *Request) (prot.Response, error) {
+	var r prot.NegotiateProtocol
+	if err := prot.Decode(req.Body, &r, "NegotiateProtocol"); err != nil {
+		return nil, err
+	}
+	if r.MaximumVersion < prot.ProtocolVersion || r.MinimumVersion > prot.ProtocolVersion {
+		return nil, prot.Errorf(prot.HrVmcomputeUnsupportedProtocolVersion,
+			"protocol version range %d-%d does not include %d", r.MinimumVersion, r.MaximumVersion, prot.ProtocolVersion)
+	}
+	return &prot.NegotiateProtocolResponse{Version: prot.ProtocolVersion, Capabilities: b.cfg.Capabilities}, nil
+}
+
+// isGUID reports whether s looks like a GUID the host can decode.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

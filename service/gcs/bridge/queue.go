@@ -1,0 +1,75 @@
+package bridge
+
+import (
+	"context"
+	"sync"
+)
+
+// frame is one encoded outgoing message, header included.
+type frame struct {
+	data []byte
+	desc string
+}
+
+// outQueue is an unbounded FIFO of outgoing frames that survives
+// connections. Producers never block; the connection writer pops.
+type outQueue struct {
+	mu     sync.Mutex
+	frames []frame
+	wake   chan struct{}
+}
+
+func newOutQueue() *outQueue { return &outQueue{wake: make(chan struct{}, 1)} }
+
+func (q *outQueue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// push appends f.
+func (q *outQueue) push(f frame) {
+	q.mu.Lock()
+	q.frames = append(q.frames, f)
+	q.mu.Unlock()
+	q.signal()
+}
+
+// pushFront puts back a frame that could not be written.
+func (q *outQueue) pushFront(f frame) {
+	q.mu.Lock()
+	q.frames = append([]frame{f}, q.frames...)
+	q.mu.Unlock()
+	q.signal()
+}
+
+// pop waits for a frame or for ctx to end.
+func (q *outQueue) pop(ctx context.Context) (frame, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.frames) > 0 {
+			f := q.frames[0]
+			q.frames[0] = frame{}
+			q.frames = q.frames[1:]
+			if len(q.frames) == 0 {
+				q.frames = nil
+			}
+			q.mu.Unlock()
+			return f, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.wake:
+		case <-ctx.Done():
+			return frame{}, false
+		}
+	}
+}
+
+// len reports the number of queued frames.
+func (q *outQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.frames)
+}
