@@ -1,0 +1,155 @@
+package initrd
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/opengcs/opengcs/internal/initrd/moddep"
+)
+
+// DefaultModules are the kernel modules an image carries when the kernel
+// builds them as modules: the virtio transport and console (bridge port in
+// tests), SCSI and pmem (layers), virtio-fs, overlay (container roots),
+// dm (verity and crypt), guest-side vsock, and container networking.
+// Dependencies are added automatically; names missing from the kernel's
+// modules.dep (built in) are skipped.
+var DefaultModules = []string{
+	"virtio_pci", "virtio_console", "virtio_net", "virtio_scsi", "virtio_blk", "sd_mod",
+	"nfit", "nd_pmem", "nd_btt", "virtio_pmem",
+	"virtiofs", "overlay",
+	"dm_mod", "dm_verity", "dm_crypt",
+	"vsock", "vmw_vsock_virtio_transport", "vsock_loopback",
+	"veth", "bridge", "br_netfilter", "nf_conntrack",
+}
+
+// Layout describes an opengcs utility VM image (spec boot.md §10). Paths
+// are host paths of the inputs.
+type Layout struct {
+	Init      string // -> /init (required)
+	GCS       string // -> /bin/gcs (required)
+	VsockExec string // -> /bin/vsockexec (required)
+	Runc      string // -> /bin/runc, a static binary (optional)
+	Busybox   string // -> /bin/busybox (optional)
+	// BusyboxApplets are paths relative to / (as `busybox --list-full`
+	// prints them) that become symlinks to /bin/busybox unless the image
+	// already has that path.
+	BusyboxApplets []string
+	// ModulesDir is the kernel's /lib/modules/<release> directory
+	// (optional). Its base name is the release.
+	ModulesDir string
+	// Modules names the modules to carry; nil means DefaultModules.
+	Modules []string
+	// Info holds build metadata written as /info/<name>.
+	Info map[string]string
+}
+
+// Build returns the image tree.
+func (l Layout) Build() (*Tree, error) {
+	t := NewTree()
+	for _, d := range []string{"bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "run", "tmp", "etc", "var", "root", "mnt", "lib/modules"} {
+		if err := t.Dir(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.Add("tmp", Entry{Mode: ModeDir | 0o1777}); err != nil {
+		return nil, err
+	}
+	// The kernel opens /dev/console for PID 1's stdio before anything
+	// mounts devtmpfs, so the node must be in the archive.
+	if err := t.CharDev("dev/console", 0o600, 5, 1); err != nil {
+		return nil, err
+	}
+	bins := []struct {
+		dst, src string
+		required bool
+	}{
+		{"init", l.Init, true},
+		{"bin/gcs", l.GCS, true},
+		{"bin/vsockexec", l.VsockExec, true},
+		{"bin/runc", l.Runc, false},
+		{"bin/busybox", l.Busybox, false},
+	}
+	for _, b := range bins {
+		if b.src == "" {
+			if b.required {
+				return nil, fmt.Errorf("%w: no input for /%s", ErrMissingInput, b.dst)
+			}
+			continue
+		}
+		if err := t.HostFile(b.dst, 0o755, b.src); err != nil {
+			return nil, err
+		}
+	}
+	if l.Busybox != "" {
+		for _, a := range l.BusyboxApplets {
+			a = strings.TrimPrefix(strings.TrimSpace(a), "/")
+			if a == "" || a == "linuxrc" || a == "bin/busybox" {
+				continue
+			}
+			if _, taken := t.Lookup(a); taken {
+				continue
+			}
+			if err := t.Symlink(a, "/bin/busybox"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if l.ModulesDir != "" {
+		if err := l.addModules(t); err != nil {
+			return nil, err
+		}
+	}
+	names := make([]string, 0, len(l.Info))
+	for n := range l.Info {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := t.File(path.Join("info", n), 0o644, []byte(l.Info[n])); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func (l Layout) addModules(t *Tree) error {
+	release := filepath.Base(filepath.Clean(l.ModulesDir))
+	depText, err := os.ReadFile(filepath.Join(l.ModulesDir, "modules.dep"))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrMissingInput, err)
+	}
+	deps, err := moddep.Parse(bytes.NewReader(depText))
+	if err != nil {
+		return err
+	}
+	want := l.Modules
+	if want == nil {
+		want = DefaultModules
+	}
+	var present []string
+	for _, n := range want {
+		if _, ok := deps.Lookup(n); ok {
+			present = append(present, n)
+		}
+	}
+	files, err := deps.Order(present...)
+	if err != nil {
+		return fmt.Errorf("modules of %s: %w", release, err)
+	}
+	dst := path.Join("lib/modules", release)
+	for _, f := range files {
+		if err := t.HostFile(path.Join(dst, f), 0o644, filepath.Join(l.ModulesDir, filepath.FromSlash(f))); err != nil {
+			return err
+		}
+	}
+	sub, err := deps.Subset(files)
+	if err != nil {
+		return err
+	}
+	return t.File(path.Join(dst, "modules.dep"), 0o644, sub)
+}
