@@ -1,0 +1,59 @@
+// Package oci holds the guest's container-kind logic and the OCI spec
+// rewriting done at Create time (spec lifecycle.md §4–§6). It is pure spec
+// logic plus the files the spec says to write; it does not run runc, mount
+// layers or configure network links, and it keeps no state.
+//
+// # Kinds
+//
+// Classify picks sandbox, workload or standalone from the CRI and
+// virtual-pod annotations and returns the pod (sandbox) id; SandboxRoot
+// gives the pod root (the bundle, or <dir(bundle)>/virtual-pods/<V>);
+// CgroupsPath and PodCgroupPath give the cgroup paths. Whether a
+// workload's pod exists is the caller's (the host state machine's) check.
+//
+// # Spec setup
+//
+// SetupSandbox, SetupWorkload and SetupStandalone (or Setup, by kind)
+// rewrite the spec in place as §5.3/§5.4 describe. Options carries the
+// UVM hostname, the DNS data of the container's network namespace record
+// (built by the caller with DNSFromAdapters; this package does not know
+// about namespaces or links), the bundle path and an injectable /dev root
+// for device lookups. The remaining Create steps are separate calls for
+// the caller to order: AddTeeLogDirMount (§5.2 step 5), TeeLogPath (step
+// 8), HostNetworkRequested + ApplyHostNetwork (step 10), WriteConfig
+// (step 11).
+//
+// Files: WriteSandboxFiles writes hostname, hosts and resolv.conf, each
+// atomically (temporary file, fsync, rename) with mode 0644, after the
+// hostname was validated; HostsContent and DNS.ResolvConf give their exact
+// bytes.
+//
+// User names: ResolveUser implements §5.6 against the container rootfs's
+// /etc/passwd and /etc/group, opened through internal/safepath so that
+// symlinks cannot lead outside the rootfs.
+//
+// # Path safety
+//
+// Every host- or container-controlled path (sandbox://, sandbox-tmp://
+// and hugepages:// sources, tee log paths, /etc/passwd in a rootfs, device
+// paths) is joined with internal/safepath: ".." that climbs out is
+// rejected, and symlinks are resolved inside the directory they live in.
+// Ids used as path components must pass ValidateID.
+//
+// # Deliberate differences from upstream
+//
+//   - DNS values containing whitespace or control characters are rejected
+//     (they would inject lines into resolv.conf) and empty values are
+//     dropped.
+//   - uvm:// targets must be absolute; hugepages:// page sizes must look
+//     like "<n>K|M|G"; linux.devices paths must be below /dev.
+//   - A numeric uid or gid that is out of uint32 range is always an error.
+//
+// # Not implemented
+//
+// Assigned devices in windows.devices are refused with
+// ErrUnsupportedDevice: the NVIDIA GPU createRuntime hook ("gpu") and vPCI
+// device-node discovery ("vpci", "vpci-instance-id") are not implemented.
+// Confidential-mode checks and security-policy enforcement are not part of
+// this package.
+package oci
