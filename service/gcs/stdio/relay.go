@@ -1,0 +1,53 @@
+package stdio
+
+import (
+	"errors"
+	"sync"
+)
+
+// Relay is what a process owner holds for the process's stdio, whether it
+// runs on pipes (PipeRelay) or on a pty (TtyRelay).
+//
+// The owner's sequence is: Start(conns) once the host's connections are
+// dialled; after reaping the process, Wait (which implies ProcessExited);
+// only then publish the exit code. Close aborts everything at any time
+// (failed start, container deletion).
+type Relay interface {
+	// Start takes ownership of conns and begins relaying. On error the
+	// caller keeps conns.
+	Start(conns *ConnectionSet) error
+	// ProcessExited starts the bounded drain: from now on an output stream
+	// that stays silent for the idle period is abandoned. Idempotent.
+	ProcessExited()
+	// Wait returns once the output has been relayed (or abandoned by the
+	// drain) and every pipe, pty and connection of the relay is closed. The
+	// error is informational (errors.Is ErrDrainIdle, ErrUnexpectedData,
+	// I/O errors); the relay is finished either way.
+	Wait() error
+	// Close aborts the relay, dropping undelivered data, and releases
+	// everything. Safe to call at any time and more than once.
+	Close() error
+	// Resize sets the console window size: rows = height, columns = width.
+	Resize(height, width uint16) error
+}
+
+// errList collects the errors of a relay's goroutines.
+type errList struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (l *errList) add(err error) {
+	if err == nil {
+		return
+	}
+	l.mu.Lock()
+	l.errs = append(l.errs, err)
+	l.mu.Unlock()
+}
+
+func (l *errList) join() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return errors.Join(l.errs...)
+}

@@ -1,0 +1,225 @@
+package stdio
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// TtyRelay relays a process's stdio through its pty master: host stdin to
+// the master, the master to host stdout. A host stderr connection carries
+// nothing and is closed at the end. There is no half-close handshake: when
+// the process side of the pty is gone (EIO on the master), or the drain
+// gives up after the exit, everything is closed.
+type TtyRelay struct {
+	o      options
+	ph     *phase
+	master *os.File // non-blocking, pollable
+
+	mu       sync.Mutex // guards started, released, conns; held by Resize
+	started  bool
+	released bool
+	conns    *ConnectionSet
+
+	outWG, inWG   sync.WaitGroup
+	stdinStopping atomic.Bool
+	errs          errList
+
+	waitOnce    sync.Once
+	waitErr     error
+	releaseOnce sync.Once
+}
+
+var _ Relay = (*TtyRelay)(nil)
+
+// NewTtyRelay takes ownership of master (e.g. the pty master received over
+// runc's console socket) and prepares a relay for it. The descriptor is
+// duplicated into non-blocking mode so reads can carry deadlines; master
+// itself is closed, also on error.
+func NewTtyRelay(master *os.File, opts ...Option) (*TtyRelay, error) {
+	if master == nil {
+		return nil, errors.New("new tty relay: nil pty master")
+	}
+	defer master.Close()
+	m, err := pollableDup(master)
+	if err != nil {
+		return nil, fmt.Errorf("new tty relay: %w", err)
+	}
+	return &TtyRelay{o: newOptions(opts), ph: newPhase(), master: m}, nil
+}
+
+// pollableDup duplicates f's descriptor, makes the duplicate non-blocking
+// and wraps it so Go's poller manages it.
+func pollableDup(f *os.File) (*os.File, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("raw %s: %w", f.Name(), err)
+	}
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return nil, fmt.Errorf("raw %s: %w", f.Name(), err)
+	}
+	if derr != nil {
+		return nil, fmt.Errorf("dup %s: %w", f.Name(), derr)
+	}
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		unix.Close(nfd)
+		return nil, fmt.Errorf("set non-blocking %s: %w", f.Name(), err)
+	}
+	return os.NewFile(uintptr(nfd), f.Name()), nil
+}
+
+// Start takes ownership of conns (which may be nil) and begins relaying.
+func (r *TtyRelay) Start(conns *ConnectionSet) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.ph.isAborted() || r.released:
+		return fmt.Errorf("start tty relay: %w", ErrRelayClosed)
+	case r.started:
+		return fmt.Errorf("start tty relay: %w", ErrAlreadyStarted)
+	}
+	if conns == nil {
+		conns = &ConnectionSet{}
+	}
+	r.started = true
+	r.conns = conns
+	if conns.In != nil {
+		r.inWG.Add(1)
+		go r.relayStdin(conns.In)
+	}
+	if conns.Out != nil {
+		p := &outPump{name: "stdout", src: r.master, dst: conns.Out, tty: true, idle: r.o.idle, ph: r.ph,
+			log: r.o.log.WithField("stream", "stdout")}
+		r.outWG.Add(1)
+		go r.relayOut(p)
+	}
+	if r.ph.isExited() {
+		r.ph.exit(r.o.idle, r.master)
+	}
+	return nil
+}
+
+func (r *TtyRelay) relayStdin(conn net.Conn) {
+	defer r.inWG.Done()
+	n, err := copyIn(r.master, conn)
+	log := r.o.log.WithFields(logrus.Fields{"stream": "stdin", "bytes": n})
+	if err != nil && !r.stdinStopping.Load() && !errors.Is(err, unix.EIO) {
+		log.WithError(err).Warn("stdin relay failed")
+		r.errs.add(fmt.Errorf("stdin: %w", err))
+		return
+	}
+	log.Debug("stdin relay done")
+}
+
+func (r *TtyRelay) relayOut(p *outPump) {
+	defer r.outWG.Done()
+	n, err := p.run()
+	log := p.log.WithField("bytes", n)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrDrainIdle):
+		log.WithError(err).Info("abandoned pty held open after process exit")
+		r.errs.add(err)
+	case errors.Is(err, ErrRelayClosed):
+	default:
+		log.WithError(err).Warn("pty relay failed")
+		r.errs.add(err)
+	}
+	_ = closeWrite(p.dst)
+	_ = p.dst.Close()
+	log.Debug("pty output relay done")
+}
+
+// ProcessExited starts the bounded drain. Idempotent.
+func (r *TtyRelay) ProcessExited() {
+	r.ph.exit(r.o.idle, r.master)
+}
+
+// Wait implies ProcessExited, waits for the pty output to end, stops stdin
+// and releases the pty and every connection. Call it after the process
+// exited and before reporting the exit code.
+func (r *TtyRelay) Wait() error {
+	r.waitOnce.Do(func() {
+		r.ProcessExited()
+		r.outWG.Wait()
+		r.stopStdin()
+		r.inWG.Wait()
+		r.release()
+		r.waitErr = r.errs.join()
+	})
+	return r.waitErr
+}
+
+func (r *TtyRelay) stopStdin() {
+	r.mu.Lock()
+	conns := r.conns
+	r.mu.Unlock()
+	r.stdinStopping.Store(true)
+	if conns != nil && conns.In != nil {
+		stopReading(conns.In)
+	}
+	_ = r.master.SetWriteDeadline(time.Unix(1, 0))
+}
+
+// Close aborts the relay and releases everything. It always returns nil.
+func (r *TtyRelay) Close() error {
+	r.mu.Lock()
+	conns := r.conns
+	r.mu.Unlock()
+	r.ph.abort(r.master)
+	if conns != nil && conns.Out != nil {
+		_ = closeWrite(conns.Out)
+	}
+	_ = r.Wait()
+	return nil
+}
+
+// Resize applies TIOCSWINSZ to the master (rows = height, columns =
+// width). Once the relay has been released it succeeds without effect.
+func (r *TtyRelay) Resize(height, width uint16) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.released {
+		return nil
+	}
+	return setWinsize(r.master, height, width)
+}
+
+func setWinsize(f *os.File, height, width uint16) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("resize console: %w", err)
+	}
+	var ierr error
+	if err := rc.Control(func(fd uintptr) {
+		ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width})
+	}); err != nil {
+		return fmt.Errorf("resize console: %w", err)
+	}
+	if ierr != nil {
+		return fmt.Errorf("resize console: TIOCSWINSZ: %w", ierr)
+	}
+	return nil
+}
+
+func (r *TtyRelay) release() {
+	r.releaseOnce.Do(func() {
+		r.mu.Lock()
+		r.released = true
+		conns := r.conns
+		_ = r.master.Close()
+		r.mu.Unlock()
+		_ = conns.Close()
+	})
+}
