@@ -10,6 +10,7 @@ pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'insta
 for p in "$@" ; do :; done
 packages=(
   e2fsprogs       # mkfs.ext4 for scratch and layer images
+  xfsprogs        # mkfs.xfs: SCSI scratch formatting (storage tests)
   busybox-static  # the root filesystem of test containers
   iproute2        # only used by tests to build veth fixtures
   libseccomp-dev  # runc is built with seccomp support

@@ -126,7 +126,21 @@ func Mkfs(t testing.TB, fstype, path string) {
 // cleanup fails the test if it cannot be.
 func Loop(t testing.TB, file string, ro bool) string {
 	t.Helper()
-	dev, err := attach(file, ro)
+	return loop(t, file, ro, 0, 0)
+}
+
+// LoopRange attaches size bytes of file starting at offset to a loop
+// device: a real block device holding exactly that range (e.g. one
+// partition of a disk image, without needing the kernel's partition table
+// support).
+func LoopRange(t testing.TB, file string, offset, size uint64) string {
+	t.Helper()
+	return loop(t, file, false, offset, size)
+}
+
+func loop(t testing.TB, file string, ro bool, offset, size uint64) string {
+	t.Helper()
+	dev, err := attach(file, ro, offset, size)
 	if err != nil {
 		t.Fatalf("attach loop device for %s: %v", file, err)
 	}
@@ -138,7 +152,7 @@ func Loop(t testing.TB, file string, ro bool) string {
 	return dev
 }
 
-func attach(file string, ro bool) (string, error) {
+func attach(file string, ro bool, offset, size uint64) (string, error) {
 	flag := os.O_RDWR
 	if ro {
 		flag = os.O_RDONLY
@@ -165,6 +179,8 @@ func attach(file string, ro bool) (string, error) {
 			return "", err
 		}
 		cfg := unix.LoopConfig{Fd: uint32(backing.Fd())}
+		cfg.Info.Offset = offset
+		cfg.Info.Sizelimit = size
 		if ro {
 			cfg.Info.Flags |= unix.LO_FLAGS_READ_ONLY
 		}
