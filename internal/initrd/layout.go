@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
@@ -152,4 +153,57 @@ func (l Layout) addModules(t *Tree) error {
 		return err
 	}
 	return t.File(path.Join(dst, "modules.dep"), 0o644, sub)
+}
+
+// BusyboxApplets asks a busybox binary for its applet paths
+// (`busybox --list-full`).
+func BusyboxApplets(busybox string) ([]string, error) {
+	out, err := exec.Command(busybox, "--list-full").Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s --list-full: %w", busybox, err)
+	}
+	return strings.Fields(string(out)), nil
+}
+
+// FindModulesDir returns the /lib/modules/<release> directory of the
+// newest installed kernel whose release ends with suffix (for example
+// "-cloud-amd64"), or "" when there is none.
+func FindModulesDir(suffix string) string {
+	deps, _ := filepath.Glob("/lib/modules/*" + suffix + "/modules.dep")
+	if len(deps) == 0 {
+		return ""
+	}
+	sort.Slice(deps, func(i, j int) bool { return versionLess(deps[i], deps[j]) })
+	return filepath.Dir(deps[len(deps)-1])
+}
+
+// versionLess compares paths with embedded numbers numerically.
+func versionLess(a, b string) bool {
+	for a != "" && b != "" {
+		ia, ib := digitsEnd(a), digitsEnd(b)
+		if ia > 0 && ib > 0 {
+			na, nb := strings.TrimLeft(a[:ia], "0"), strings.TrimLeft(b[:ib], "0")
+			if len(na) != len(nb) {
+				return len(na) < len(nb)
+			}
+			if na != nb {
+				return na < nb
+			}
+			a, b = a[ia:], b[ib:]
+			continue
+		}
+		if a[0] != b[0] {
+			return a[0] < b[0]
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) < len(b)
+}
+
+func digitsEnd(s string) int {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
 }

@@ -1,0 +1,121 @@
+// Command mkinitrd writes the utility VM image (out/initrd.img and
+// out/rootfs.tar.gz) from built binaries, busybox and the installed Debian
+// cloud kernel's modules; see internal/initrd. Flag parsing and wiring
+// only.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/opengcs/opengcs/internal/initrd"
+)
+
+func main() {
+	var (
+		l                 initrd.Layout
+		out, rootfs, cpio string
+		busybox, commit   string
+		noModules         bool
+	)
+	flag.StringVar(&l.Init, "init", "bin/init", "static init binary")
+	flag.StringVar(&l.GCS, "gcs", "bin/gcs", "gcs binary")
+	flag.StringVar(&l.VsockExec, "vsockexec", "bin/vsockexec", "vsockexec binary")
+	flag.StringVar(&l.Runc, "runc", "bin/runc-static", "static runc binary (empty: none)")
+	flag.StringVar(&busybox, "busybox", "", "static busybox (default: busybox on PATH; \"none\": leave out)")
+	flag.StringVar(&l.ModulesDir, "modules-dir", "", "kernel /lib/modules/<release> (default: newest *-cloud-amd64)")
+	flag.BoolVar(&noModules, "no-modules", false, "carry no kernel modules")
+	flag.StringVar(&commit, "commit", "", "written to /info/gcs.commit")
+	flag.StringVar(&out, "o", "out/initrd.img", "gzip'd newc initrd to write")
+	flag.StringVar(&rootfs, "rootfs", "out/rootfs.tar.gz", "rootfs tarball to write (empty: none)")
+	flag.StringVar(&cpio, "cpio", "", "also write the uncompressed cpio here")
+	flag.Parse()
+
+	if err := run(&l, busybox, commit, noModules, out, rootfs, cpio); err != nil {
+		fmt.Fprintln(os.Stderr, "mkinitrd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(l *initrd.Layout, busybox, commit string, noModules bool, out, rootfs, cpio string) error {
+	switch busybox {
+	case "none":
+	case "":
+		if p, err := exec.LookPath("busybox"); err == nil {
+			l.Busybox = p
+		}
+	default:
+		l.Busybox = busybox
+	}
+	if l.Busybox != "" {
+		applets, err := initrd.BusyboxApplets(l.Busybox)
+		if err != nil {
+			return err
+		}
+		l.BusyboxApplets = applets
+	}
+	if noModules {
+		l.ModulesDir = ""
+	} else if l.ModulesDir == "" {
+		l.ModulesDir = initrd.FindModulesDir("-cloud-amd64")
+		if l.ModulesDir == "" {
+			return fmt.Errorf("no /lib/modules/*-cloud-amd64 (install linux-image-cloud-amd64 or pass -no-modules)")
+		}
+	}
+	if commit != "" {
+		l.Info = map[string]string{"gcs.commit": commit + "\n"}
+	}
+	t, err := l.Build()
+	if err != nil {
+		return err
+	}
+	outputs := []struct {
+		path  string
+		write func(*bufio.Writer) error
+	}{
+		{out, func(w *bufio.Writer) error { return t.WriteInitrd(w) }},
+		{rootfs, func(w *bufio.Writer) error { return t.WriteRootfsTar(w) }},
+		{cpio, func(w *bufio.Writer) error { return t.WriteCPIO(w) }},
+	}
+	for _, o := range outputs {
+		if o.path == "" {
+			continue
+		}
+		if err := writeFile(o.path, o.write); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFile writes atomically: a temporary file renamed into place.
+func writeFile(path string, fill func(*bufio.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".mkinitrd-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	if err := fill(w); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := w.Flush(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
