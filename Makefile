@@ -5,10 +5,10 @@ GO        ?= go
 BIN       := bin
 GOFLAGS_STATIC := CGO_ENABLED=0
 # Commands built with plain `go build` (static, no cgo).
-CMDS      := gcs
+CMDS      := gcs init vsockexec
 FUZZTIME  ?= 5s
 
-.PHONY: all build test unit fuzz bench demo deps clean fmt vet runc-static
+.PHONY: all build test unit fuzz bench demo deps clean fmt vet runc-static initrd
 
 all: build
 
@@ -28,6 +28,12 @@ RUNC_PKG  := github.com/opencontainers/runc
 $(BIN)/runc: FORCE
 	@mkdir -p $(BIN)
 	CGO_ENABLED=1 $(GO) build -trimpath -tags seccomp -o $@ $(RUNC_PKG)
+
+# initrd writes the utility VM image, out/initrd.img and out/rootfs.tar.gz
+# (docs/vm.md), from the static binaries, busybox and the modules of the
+# installed Debian cloud kernel.
+initrd: $(BIN)/gcs $(BIN)/init $(BIN)/vsockexec $(BIN)/runc-static
+	$(GO) run ./cmd/mkinitrd -o out/initrd.img -rootfs out/rootfs.tar.gz -runc $(BIN)/runc-static
 
 runc-static: $(BIN)/runc-static
 $(BIN)/runc-static: FORCE
