@@ -14,6 +14,9 @@ packages=(
   busybox-static  # the root filesystem of test containers
   iproute2        # only used by tests to build veth fixtures
   libseccomp-dev  # runc is built with seccomp support
+  qemu-system-x86 # the VM boot tests (test/vm): qemu-system-x86_64, qboot.rom
+  linux-image-cloud-amd64 # guest kernel (PVH vmlinux) and modules for the initrd
+  lz4             # unpacks the vmlinux from the cloud kernel's bzImage
   pkg-config
   gcc
 )
