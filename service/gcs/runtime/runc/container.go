@@ -1,0 +1,285 @@
+package runc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/opengcs/opengcs/internal/reaper"
+	"github.com/opengcs/opengcs/service/gcs/runtime"
+)
+
+// Container is a container created by Runtime. It implements
+// runtime.Container.
+type Container struct {
+	r       *Runtime
+	id      string
+	bundle  string
+	init    *reaper.Proc
+	console *os.File
+}
+
+var _ runtime.Container = (*Container)(nil)
+
+// Create runs `runc create`. Whether the init gets a terminal is read from
+// <bundle>/config.json.
+func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio runtime.StdioFiles) (_ runtime.Container, err error) {
+	if err := runtime.ValidateID(id); err != nil {
+		return nil, err
+	}
+	bundle, err = filepath.Abs(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: bundle path: %w", id, err)
+	}
+	spec, err := readSpec(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", id, err)
+	}
+	terminal := spec.Process != nil && spec.Process.Terminal
+
+	if err := r.reserve(id); err != nil {
+		return nil, err
+	}
+	dir := r.containerDir(id)
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+			r.release(id)
+		}
+	}()
+	// A directory left by an earlier instance of the driver is stale: the id
+	// was free in this one.
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("create %s: clear state dir: %w", id, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: state dir: %w", id, err)
+	}
+
+	pidFile := filepath.Join(dir, "init.pid")
+	args := []string{"--bundle", bundle, "--pid-file", pidFile}
+	if r.noPivot {
+		args = append(args, "--no-pivot")
+	}
+	var cs *consoleSocket
+	if terminal {
+		if cs, err = newConsoleSocket(r.stateDir); err != nil {
+			return nil, fmt.Errorf("create %s: %w", id, err)
+		}
+		defer cs.close()
+		args = append(args, "--console-socket", cs.path)
+		stdio = runtime.StdioFiles{}
+	}
+	args = append(args, id)
+
+	mark := r.reaper.Mark()
+	if err := r.startDetached(ctx, call{command: "create", args: args, id: id, bundle: bundle}, stdio); err != nil {
+		var rerr *Error
+		if !errors.As(err, &rerr) {
+			// Cancelled half-way: runc may have left a container behind.
+			r.forceDelete(id)
+		}
+		return nil, err
+	}
+	c := &Container{r: r, id: id, bundle: bundle}
+	defer func() {
+		if err != nil {
+			if c.console != nil {
+				c.console.Close()
+			}
+			r.forceDelete(id)
+		}
+	}()
+	pid, err := readPid(pidFile)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", id, err)
+	}
+	c.init = r.reaper.Watch(pid, mark)
+	if cs != nil {
+		if c.console, err = cs.receive(ctx); err != nil {
+			return nil, fmt.Errorf("create %s: %w", id, err)
+		}
+	}
+	r.register(c)
+	r.log.WithFields(logrus.Fields{"cid": id, "pid": pid, "bundle": bundle, "terminal": terminal}).Info("runc: container created")
+	return c, nil
+}
+
+// forceDelete removes whatever runc knows about id, ignoring errors; used to
+// roll back a failed Create.
+func (r *Runtime) forceDelete(id string) {
+	if _, err := r.run(context.Background(), call{command: "delete", args: []string{"--force", id}, id: id}); err != nil {
+		r.log.WithError(err).WithField("cid", id).Debug("runc: rollback delete")
+	}
+}
+
+// ID is the container id.
+func (c *Container) ID() string { return c.id }
+
+// Bundle is the absolute bundle path.
+func (c *Container) Bundle() string { return c.bundle }
+
+// Pid is the init's pid.
+func (c *Container) Pid() int { return c.init.Pid() }
+
+// Console is the init's pty master (nil without a terminal); the caller owns
+// it.
+func (c *Container) Console() *os.File { return c.console }
+
+// Start runs `runc start`.
+func (c *Container) Start(ctx context.Context) error {
+	_, err := c.r.run(ctx, call{command: "start", args: []string{c.id}, id: c.id, bundle: c.bundle})
+	return err
+}
+
+// Kill runs `runc kill [--all] <id> <sig>`.
+func (c *Container) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
+	args := []string{c.id, strconv.Itoa(int(sig))}
+	if all {
+		args = append([]string{"--all"}, args...)
+	}
+	_, err := c.r.run(ctx, call{command: "kill", args: args, id: c.id})
+	return err
+}
+
+// Delete runs `runc delete [--force]` and removes the driver's state. When
+// runc no longer knows the container the state is removed too, and the
+// error (wrapping runtime.ErrContainerDoesNotExist) is still returned.
+func (c *Container) Delete(ctx context.Context, force bool) error {
+	args := []string{c.id}
+	if force {
+		args = append([]string{"--force"}, args...)
+	}
+	_, err := c.r.run(ctx, call{command: "delete", args: args, id: c.id})
+	if err != nil && !errors.Is(err, runtime.ErrContainerDoesNotExist) {
+		return err
+	}
+	if rerr := os.RemoveAll(c.r.containerDir(c.id)); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("delete %s: remove state dir: %w", c.id, rerr))
+	}
+	c.r.release(c.id)
+	return err
+}
+
+// State runs `runc state`.
+func (c *Container) State(ctx context.Context) (*runtime.State, error) {
+	out, err := c.r.run(ctx, call{command: "state", args: []string{c.id}, id: c.id})
+	if err != nil {
+		return nil, err
+	}
+	var s runtime.State
+	if err := json.Unmarshal(out, &s); err != nil {
+		return nil, fmt.Errorf("runc state %s: decode %q: %w", c.id, out, err)
+	}
+	return &s, nil
+}
+
+// Ps runs `runc ps --format json`.
+func (c *Container) Ps(ctx context.Context) ([]int, error) {
+	out, err := c.r.run(ctx, call{command: "ps", args: []string{"--format", "json", c.id}, id: c.id})
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	if err := json.Unmarshal(bytes.TrimSpace(out), &pids); err != nil {
+		return nil, fmt.Errorf("runc ps %s: decode %q: %w", c.id, out, err)
+	}
+	return pids, nil
+}
+
+// Pause runs `runc pause`.
+func (c *Container) Pause(ctx context.Context) error {
+	_, err := c.r.run(ctx, call{command: "pause", args: []string{c.id}, id: c.id})
+	return err
+}
+
+// Resume runs `runc resume`.
+func (c *Container) Resume(ctx context.Context) error {
+	_, err := c.r.run(ctx, call{command: "resume", args: []string{c.id}, id: c.id, bundle: c.bundle})
+	return err
+}
+
+// Update runs `runc update --resources -` with res as JSON on stdin.
+func (c *Container) Update(ctx context.Context, res *specs.LinuxResources) error {
+	if res == nil {
+		return fmt.Errorf("update %s: no resources", c.id)
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("update %s: encode resources: %w", c.id, err)
+	}
+	_, err = c.r.run(ctx, call{command: "update", args: []string{"--resources", "-", c.id}, id: c.id, stdin: bytes.NewReader(b)})
+	return err
+}
+
+// Wait returns the init's exit code once it has been reaped.
+func (c *Container) Wait(ctx context.Context) (int, error) {
+	e, err := c.init.Wait(ctx)
+	if err != nil {
+		return -1, fmt.Errorf("wait for container %s: %w", c.id, err)
+	}
+	return e.Code(), nil
+}
+
+// Done is closed when the init has been reaped.
+func (c *Container) Done() <-chan struct{} { return c.init.Done() }
+
+// Exec runs `runc exec -d --process <file>`; proc.Terminal selects a pty.
+func (c *Container) Exec(ctx context.Context, proc *specs.Process, stdio runtime.StdioFiles) (_ runtime.Process, err error) {
+	if proc == nil {
+		return nil, fmt.Errorf("exec in %s: no process", c.id)
+	}
+	dir, err := os.MkdirTemp(c.r.containerDir(c.id), "exec-")
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: process dir: %w", c.id, err)
+	}
+	defer os.RemoveAll(dir)
+	b, err := json.Marshal(proc)
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: encode process: %w", c.id, err)
+	}
+	procFile := filepath.Join(dir, "process.json")
+	if err := os.WriteFile(procFile, b, 0o600); err != nil {
+		return nil, fmt.Errorf("exec in %s: write process: %w", c.id, err)
+	}
+	pidFile := filepath.Join(dir, "pid")
+	args := []string{"--detach", "--process", procFile, "--pid-file", pidFile}
+	var cs *consoleSocket
+	if proc.Terminal {
+		if cs, err = newConsoleSocket(c.r.stateDir); err != nil {
+			return nil, fmt.Errorf("exec in %s: %w", c.id, err)
+		}
+		defer cs.close()
+		args = append(args, "--console-socket", cs.path)
+		stdio = runtime.StdioFiles{}
+	}
+	args = append(args, c.id)
+
+	mark := c.r.reaper.Mark()
+	if err := c.r.startDetached(ctx, call{command: "exec", args: args, id: c.id, bundle: c.bundle}, stdio); err != nil {
+		return nil, err
+	}
+	pid, err := readPid(pidFile)
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", c.id, err)
+	}
+	p := &Process{cid: c.id, proc: c.r.reaper.Watch(pid, mark)}
+	if cs != nil {
+		if p.console, err = cs.receive(ctx); err != nil {
+			_ = p.proc.Signal(unix.SIGKILL)
+			return nil, fmt.Errorf("exec in %s: %w", c.id, err)
+		}
+	}
+	c.r.log.WithFields(logrus.Fields{"cid": c.id, "pid": pid, "terminal": proc.Terminal}).Info("runc: process exec'd")
+	return p, nil
+}
