@@ -18,9 +18,12 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"github.com/opengcs/opengcs/internal/debug"
+	"github.com/opengcs/opengcs/internal/reaper"
+	"github.com/opengcs/opengcs/internal/uvm"
 	"github.com/opengcs/opengcs/service/gcs/bridge"
+	"github.com/opengcs/opengcs/service/gcs/handlers"
 	"github.com/opengcs/opengcs/service/gcs/prot"
+	"github.com/opengcs/opengcs/service/gcs/runtime/runc"
 	"github.com/opengcs/opengcs/service/gcs/transport"
 )
 
@@ -42,6 +45,10 @@ type options struct {
 	sequential       bool
 	maxRequestSize   uint
 	redialInterval   time.Duration
+	runcBinary       string
+	runcRoot         string
+	noPivot          bool
+	cgroupPrefix     string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -65,6 +72,10 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.sequential, "sequential", false, "handle requests one at a time (default on when /dev/sev or /dev/sev-guest exists)")
 	fs.UintVar(&o.maxRequestSize, "max-request-bytes", bridge.DefaultMaxRequestSize, "largest request frame accepted, header included")
 	fs.DurationVar(&o.redialInterval, "redial-interval", 100*time.Millisecond, "pause between bridge connection attempts")
+	fs.StringVar(&o.runcBinary, "runc", "runc", "the runc binary (a path, or a name looked up in PATH)")
+	fs.StringVar(&o.runcRoot, "runc-root", "/run/runc", "runc's state directory")
+	fs.BoolVar(&o.noPivot, "no-pivot", true, "run containers with runc --no-pivot (required on an initramfs root)")
+	fs.StringVar(&o.cgroupPrefix, "cgroup-prefix", "", "prefix of every cgroup the gcs creates (tests use a private one)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -150,6 +161,16 @@ func run(o *options, log *logrus.Logger) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
+	rp, err := reaper.New(reaper.Options{Logger: entry})
+	if err != nil {
+		return fmt.Errorf("child reaper: %w", err)
+	}
+	defer rp.Close()
+	rt, err := runc.New(runc.Options{Binary: o.runcBinary, Root: o.runcRoot, NoPivot: o.noPivot, Reaper: rp, Logger: entry})
+	if err != nil {
+		return fmt.Errorf("runc runtime: %w", err)
+	}
+
 	mux := bridge.NewMux()
 	b := bridge.New(bridge.Config{
 		Mux:            mux,
@@ -159,7 +180,21 @@ func run(o *options, log *logrus.Logger) error {
 		Sequential:     o.sequential || sevPresent(),
 		Log:            entry,
 	})
-	shutdown := registerHandlers(mux, entry)
+	shutdown := make(chan struct{})
+	host := uvm.New(uvm.Config{
+		Log:          entry,
+		Transport:    tr,
+		Runtime:      rt,
+		Reaper:       rp,
+		Notifier:     b,
+		CgroupPrefix: o.cgroupPrefix,
+		PowerOff: func() error {
+			close(shutdown)
+			unix.Sync()
+			return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+		},
+	})
+	handlers.Register(mux, host)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
@@ -227,19 +262,4 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-}
-
-// registerHandlers wires the request handlers. It returns a channel closed
-// when the host asked the utility VM to shut down.
-func registerHandlers(mux *bridge.Mux, log *logrus.Entry) <-chan struct{} {
-	shutdown := make(chan struct{})
-	mux.HandleFunc(prot.ComputeSystemDumpStacksV1, func(ctx context.Context, req *bridge.Request) (prot.Response, error) {
-		var r prot.MessageBase
-		if err := prot.Decode(req.Body, &r, "DumpStacks"); err != nil {
-			return nil, err
-		}
-		return &prot.DumpStacksResponse{GuestStacks: debug.Stacks(48 << 10)}, nil
-	})
-	_ = log
-	return shutdown
 }

@@ -37,6 +37,10 @@ type Options struct {
 	Binary string
 	// Env is added to the gcs environment.
 	Env []string
+	// Containers passes -runc <repo>/bin/runc and a private
+	// -cgroup-prefix, removed with every cgroup below it when the gcs
+	// stops.
+	Containers bool
 }
 
 // GCS is a running gcs.
@@ -45,6 +49,8 @@ type GCS struct {
 	Dir       string
 	LogPath   string
 	Ports     hostclient.PortAllocator
+	// CgroupPrefix is the private cgroup prefix of a Containers gcs.
+	CgroupPrefix string
 
 	cmd      *exec.Cmd
 	listener net.Listener
@@ -140,6 +146,17 @@ func start(dir string, o Options) (*GCS, error) {
 		"--", "/bin/sh", "-c", `mount -t tmpfs -o mode=0755 tmpfs /run && exec "$0" "$@"`,
 		bin, "-v4", "-transport", "unix:" + tr.Prefix, "-loglevel", "debug", "-redial-interval", "20ms",
 	}
+	var cgroupPrefix string
+	if o.Containers {
+		runc, err := Binary("runc")
+		if err != nil {
+			l.Close()
+			logFile.Close()
+			return nil, err
+		}
+		cgroupPrefix = fmt.Sprintf("/opengcs-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+		args = append(args, "-runc", runc, "-cgroup-prefix", cgroupPrefix)
+	}
 	args = append(args, o.Args...)
 	cmd := exec.Command("unshare", args...)
 	cmd.Stdout = logFile
@@ -150,7 +167,7 @@ func start(dir string, o Options) (*GCS, error) {
 		l.Close()
 		return nil, fmt.Errorf("start unshare: %w", err)
 	}
-	g := &GCS{Transport: tr, Dir: dir, LogPath: logPath, cmd: cmd, listener: l, conns: make(chan net.Conn, 16), exited: make(chan struct{})}
+	g := &GCS{Transport: tr, CgroupPrefix: cgroupPrefix, Dir: dir, LogPath: logPath, cmd: cmd, listener: l, conns: make(chan net.Conn, 16), exited: make(chan struct{})}
 	go g.acceptLoop()
 	go func() {
 		g.waitErr = cmd.Wait()
@@ -270,6 +287,9 @@ func (g *GCS) Stop() {
 		case <-time.After(10 * time.Second):
 		}
 		_ = g.listener.Close()
+		if g.CgroupPrefix != "" {
+			RemoveCgroups(g.CgroupPrefix)
+		}
 	})
 }
 
@@ -279,4 +299,40 @@ func tail(b []byte, n int) []byte {
 	}
 	i := bytes.IndexByte(b[len(b)-n:], '\n')
 	return b[len(b)-n+i+1:]
+}
+
+// RemoveCgroups removes prefix, and every cgroup below it, from each
+// mounted cgroup hierarchy (v1 controllers and the v2 tree). Processes
+// still in them are killed first.
+func RemoveCgroups(prefix string) {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	roots = append(roots, "/sys/fs/cgroup")
+	for _, r := range roots {
+		dir := filepath.Join(r, prefix)
+		if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		var dirs []string
+		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if data, err := os.ReadFile(filepath.Join(dirs[i], "cgroup.procs")); err == nil {
+				for _, f := range strings.Fields(string(data)) {
+					if pid, err := strconv.Atoi(f); err == nil {
+						_ = syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+			}
+			for try := 0; try < 50; try++ {
+				if err := os.Remove(dirs[i]); err == nil || os.IsNotExist(err) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
 }

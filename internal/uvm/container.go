@@ -1,0 +1,166 @@
+package uvm
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/opengcs/opengcs/internal/oci"
+	"github.com/opengcs/opengcs/service/gcs/prot"
+	"github.com/opengcs/opengcs/service/gcs/runtime"
+	"github.com/opengcs/opengcs/service/gcs/stdio"
+)
+
+// containerState is where a container is in its life.
+type containerState int32
+
+const (
+	stateCreating containerState = iota
+	stateCreated
+	stateRunning
+	stateTerminated
+)
+
+func (s containerState) String() string {
+	switch s {
+	case stateCreating:
+		return "creating"
+	case stateCreated:
+		return "created"
+	case stateRunning:
+		return "running"
+	case stateTerminated:
+		return "terminated"
+	}
+	return fmt.Sprintf("state(%d)", int32(s))
+}
+
+// container is one container created through the bridge.
+type container struct {
+	id         string
+	activityID string
+	kind       oci.Kind
+	sandboxID  string
+	// root is the sandbox root (pod files) or the bundle.
+	root string
+	// nsID is the lower-cased network namespace of the spec.
+	nsID        string
+	hostNetwork bool
+	// userFromName is set when the spec's user was resolved from a name.
+	userFromName bool
+	bundle     string
+	scratch    string
+	spec       *specs.Spec
+
+	state atomic.Int32
+	rc    runtime.Container
+	// initRelay carries the init's stdio from runc create on; it is started
+	// when the host executes the init and hands over its ports.
+	initRelay stdio.Relay
+	init      *process
+	execs     *processTable
+
+	// exitType is the notification type, set before a SIGTERM/SIGKILL is
+	// sent to the init.
+	exitMu   sync.Mutex
+	exitType prot.NotificationType
+
+	// initAnswered is closed once a WaitForProcess on the init has been
+	// answered; the exit notification waits for it.
+	initAnswered     chan struct{}
+	initAnsweredOnce sync.Once
+	// deleted is closed by DeleteContainerState; it stops the notifier.
+	deleted     chan struct{}
+	deletedOnce sync.Once
+}
+
+func newContainer(id, activityID string) *container {
+	c := &container{
+		id:           id,
+		activityID:   activityID,
+		execs:        newProcessTable(),
+		exitType:     prot.NtUnexpectedExit,
+		initAnswered: make(chan struct{}),
+		deleted:      make(chan struct{}),
+	}
+	c.state.Store(int32(stateCreating))
+	return c
+}
+
+func (c *container) getState() containerState { return containerState(c.state.Load()) }
+func (c *container) setState(s containerState) { c.state.Store(int32(s)) }
+
+func (c *container) setExitType(t prot.NotificationType) {
+	c.exitMu.Lock()
+	c.exitType = t
+	c.exitMu.Unlock()
+}
+
+func (c *container) getExitType() prot.NotificationType {
+	c.exitMu.Lock()
+	defer c.exitMu.Unlock()
+	return c.exitType
+}
+
+func (c *container) markInitAnswered() {
+	c.initAnsweredOnce.Do(func() { close(c.initAnswered) })
+}
+
+func (c *container) markDeleted() {
+	c.deletedOnce.Do(func() { close(c.deleted) })
+}
+
+// registry is the container table.
+type registry struct {
+	mu         sync.Mutex
+	containers map[string]*container
+}
+
+func newRegistry() *registry { return &registry{containers: make(map[string]*container)} }
+
+// reserve inserts a new container in the creating state.
+func (r *registry) reserve(c *container) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.containers[c.id]; ok {
+		return prot.Errorf(prot.HrVmcomputeSystemAlreadyExists, "container %s already exists", c.id)
+	}
+	r.containers[c.id] = c
+	return nil
+}
+
+func (r *registry) remove(c *container) {
+	r.mu.Lock()
+	if r.containers[c.id] == c {
+		delete(r.containers, c.id)
+	}
+	r.mu.Unlock()
+}
+
+// lookup finds a container that has finished Create.
+func (r *registry) lookup(id string) (*container, error) {
+	r.mu.Lock()
+	c, ok := r.containers[id]
+	r.mu.Unlock()
+	if !ok {
+		return nil, prot.Errorf(prot.HrVmcomputeSystemNotFound, "container %s not found", id)
+	}
+	if c.getState() == stateCreating {
+		// The reference intends InvalidState here but its wire value is
+		// E_FAIL; hosts see E_FAIL.
+		return nil, prot.Errorf(prot.HrFail, "container %s is still being created", id)
+	}
+	return c, nil
+}
+
+func (r *registry) all() []*container {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*container, 0, len(r.containers))
+	for _, c := range r.containers {
+		out = append(out, c)
+	}
+	return out
+}

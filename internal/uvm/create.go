@@ -1,0 +1,274 @@
+package uvm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+
+	"github.com/opengcs/opengcs/internal/oci"
+	"github.com/opengcs/opengcs/service/gcs/prot"
+	"github.com/opengcs/opengcs/service/gcs/runtime"
+	"github.com/opengcs/opengcs/service/gcs/stdio"
+)
+
+// undo collects the rollback steps of a multi-step operation, run in
+// reverse on failure.
+type undo []func()
+
+func (u *undo) add(f func()) { *u = append(*u, f) }
+
+func (u undo) run() {
+	for i := len(u) - 1; i >= 0; i-- {
+		u[i]()
+	}
+}
+
+// CreateContainer implements lifecycle.md §5.2: everything up to runc
+// create, plus networking. A failure undoes every step already taken.
+func (h *Host) CreateContainer(ctx context.Context, id string, settings *prot.VMHostedContainerSettingsV2) (err error) {
+	if id == prot.NullContainerID {
+		return prot.Errorf(prot.HrFail, "Create: the utility VM id %s cannot be used for a container", id)
+	}
+	if err := runtime.ValidateID(id); err != nil {
+		return prot.NewError(prot.HrErrInvalidArg, fmt.Errorf("Create: %w", err))
+	}
+	spec := settings.OCISpecification
+	if spec.Process == nil {
+		return prot.Errorf(prot.HrVmcomputeInvalidJSON, "Create %s: the OCI spec has no process", id)
+	}
+	if spec.Root == nil || spec.Root.Path == "" {
+		return prot.Errorf(prot.HrVmcomputeInvalidJSON, "Create %s: the OCI spec has no root.path", id)
+	}
+	if err := checkUnder("OciBundlePath", settings.OCIBundlePath, bundleRoots); err != nil {
+		return err
+	}
+	if settings.ScratchDirPath != "" {
+		if err := checkUnder("ScratchDirPath", settings.ScratchDirPath, scratchRoots); err != nil {
+			return err
+		}
+	}
+	kind, sandboxID, err := oci.Classify(id, spec.Annotations)
+	if err != nil {
+		return prot.NewError(prot.HrFail, fmt.Errorf("Create %s: %w", id, err))
+	}
+
+	c := newContainer(id, "")
+	c.kind, c.sandboxID = kind, sandboxID
+	c.bundle, c.scratch, c.spec = settings.OCIBundlePath, settings.ScratchDirPath, spec
+	if spec.Windows != nil && spec.Windows.Network != nil {
+		c.nsID = strings.ToLower(spec.Windows.Network.NetworkNamespace)
+	}
+	c.userFromName = spec.Process.User.Username != ""
+	log := h.log.WithFields(logrus.Fields{"cid": id, "kind": kind.String(), "sandbox": sandboxID})
+
+	if err := h.containers.reserve(c); err != nil {
+		return err
+	}
+	var rollback undo
+	defer func() {
+		if err != nil {
+			log.WithError(err).Warn("create failed; rolling back")
+			rollback.run()
+			h.containers.remove(c)
+		}
+	}()
+
+	if err := h.setupSpec(ctx, c, &rollback); err != nil {
+		return err
+	}
+	oci.ApplyHostNetwork(spec, c.hostNetwork)
+	if spec.Linux != nil && spec.Linux.CgroupsPath != "" {
+		spec.Linux.CgroupsPath = cgroupJoin(h.cfg.CgroupPrefix, spec.Linux.CgroupsPath)
+	}
+	if err := os.MkdirAll(c.bundle, 0o700); err != nil {
+		return prot.Errorf(prot.HrFail, "Create %s: bundle directory: %v", id, err)
+	}
+	if err := oci.WriteConfig(c.bundle, spec); err != nil {
+		return prot.Errorf(prot.HrFail, "Create %s: %v", id, err)
+	}
+
+	if err := h.runtimeCreate(ctx, c, &rollback); err != nil {
+		return err
+	}
+	if err := h.bindNetwork(ctx, c); err != nil {
+		return err
+	}
+	c.setState(stateCreated)
+	go h.watchInit(c)
+	log.WithField("pid", c.init.pid).Info("container created")
+	return nil
+}
+
+// setupSpec runs the kind-specific spec setup and pod bookkeeping.
+func (h *Host) setupSpec(ctx context.Context, c *container, rollback *undo) error {
+	spec := c.spec
+	c.hostNetwork = oci.HostNetworkRequested(spec.Annotations)
+	opts := oci.Options{UVMHostname: h.hostname(), Bundle: c.bundle, DevRoot: h.cfg.DevRoot}
+	var root string
+	switch c.kind {
+	case oci.KindWorkload:
+		podRoot, err := h.pods.join(c.sandboxID, c.id)
+		if err != nil {
+			return err
+		}
+		rollback.add(func() { h.pods.leave(c.sandboxID, c.id) })
+		root = podRoot
+		if sb, err := h.containers.lookup(c.sandboxID); err == nil {
+			c.hostNetwork = sb.hostNetwork
+		}
+	case oci.KindSandbox:
+		r, err := oci.SandboxRoot(c.bundle, spec.Annotations)
+		if err != nil {
+			return prot.NewError(prot.HrFail, err)
+		}
+		root = r
+		skip := oci.SkipPodNetworking(spec.Annotations)
+		if skip && c.nsID != "" && h.cfg.Network != nil {
+			h.cfg.Network.EnsureNamespace(c.nsID)
+		}
+		dns, err := h.dnsOf(c.nsID)
+		switch {
+		case err == nil:
+			opts.DNS = dns
+		case skip:
+		default:
+			return prot.NewError(prot.HrFail, fmt.Errorf("sandbox %s: network namespace %q: %w", c.id, c.nsID, err))
+		}
+	default:
+		root = c.bundle
+		if dns, err := h.dnsOf(c.nsID); err == nil {
+			opts.DNS = dns
+		}
+	}
+	c.root = root
+	if err := oci.Setup(ctx, c.kind, c.id, c.sandboxID, root, spec, opts); err != nil {
+		return prot.NewError(prot.HrFail, fmt.Errorf("Create %s: %w", c.id, err))
+	}
+	if c.kind == oci.KindSandbox {
+		if err := h.pods.create(c.sandboxID, root); err != nil {
+			return err
+		}
+		rollback.add(func() { h.pods.leave(c.sandboxID, c.sandboxID) })
+	}
+	rollback.add(func() { removeOwned(c.bundle, bundleRoots) })
+	return nil
+}
+
+// dnsOf returns the DNS settings of a network namespace record.
+func (h *Host) dnsOf(nsID string) (*oci.DNS, error) {
+	if h.cfg.Network == nil || nsID == "" {
+		return nil, errors.New("no network namespace record")
+	}
+	searches, servers, err := h.cfg.Network.DNS(nsID)
+	if err != nil {
+		return nil, err
+	}
+	return &oci.DNS{Search: searches, Servers: servers}, nil
+}
+
+// runtimeCreate prepares the init's stdio and runs runc create.
+func (h *Host) runtimeCreate(ctx context.Context, c *container, rollback *undo) error {
+	terminal := c.spec.Process.Terminal
+	var files runtime.StdioFiles
+	var pipes *stdio.PipeRelay
+	if !terminal {
+		var err error
+		pipes, err = stdio.NewPipeRelay(stdio.AllStreams(), h.cfg.StdioOptions...)
+		if err != nil {
+			return prot.Errorf(prot.HrFail, "Create %s: stdio pipes: %v", c.id, err)
+		}
+		cf := pipes.ChildFiles()
+		files = runtime.StdioFiles{Stdin: cf.In, Stdout: cf.Out, Stderr: cf.Err}
+	}
+	rc, err := h.cfg.Runtime.Create(ctx, c.id, c.bundle, files)
+	if err != nil {
+		if pipes != nil {
+			pipes.Close()
+		}
+		return runtimeError(fmt.Sprintf("Create %s", c.id), err)
+	}
+	rollback.add(func() {
+		if err := rc.Delete(context.Background(), true); err != nil {
+			h.log.WithError(err).WithField("cid", c.id).Warn("rollback: runc delete")
+		}
+	})
+	var relay stdio.Relay
+	if terminal {
+		tty, err := stdio.NewTtyRelay(rc.Console(), h.cfg.StdioOptions...)
+		if err != nil {
+			return prot.Errorf(prot.HrFail, "Create %s: console relay: %v", c.id, err)
+		}
+		relay = tty
+	} else {
+		if err := pipes.CloseChildEnds(); err != nil {
+			h.log.WithError(err).Debug("close init child pipe ends")
+		}
+		relay = pipes
+	}
+	rollback.add(func() { relay.Close() })
+	c.rc = rc
+	c.initRelay = relay
+	c.init = newProcess(uint32(rc.Pid()), relay, func(sig int) error { return killPid(rc.Pid(), sig) })
+	return nil
+}
+
+// bindNetwork moves the namespace's NICs into a sandbox's or standalone
+// container's network namespace (lifecycle.md §5.2 step 13).
+func (h *Host) bindNetwork(ctx context.Context, c *container) error {
+	if c.kind == oci.KindWorkload || c.nsID == "" || h.cfg.Network == nil {
+		if c.kind == oci.KindSandbox && c.nsID == "" && !oci.SkipPodNetworking(c.spec.Annotations) && h.cfg.Network != nil {
+			return prot.Errorf(prot.HrFail, "sandbox %s has no network namespace", c.id)
+		}
+		return nil
+	}
+	var err error
+	if c.hostNetwork {
+		err = h.cfg.Network.BindHost(ctx, c.nsID)
+	} else {
+		err = h.cfg.Network.Bind(ctx, c.nsID, int(c.init.pid))
+	}
+	if err != nil {
+		if c.kind == oci.KindStandalone && isNotFound(err) {
+			return nil
+		}
+		if c.kind == oci.KindSandbox && oci.SkipPodNetworking(c.spec.Annotations) && isNotFound(err) {
+			return nil
+		}
+		return prot.NewError(prot.HrFail, fmt.Errorf("Create %s: network namespace %s: %w", c.id, c.nsID, err))
+	}
+	return nil
+}
+
+// hostname is the UVM's hostname.
+func (h *Host) hostname() string {
+	if h.cfg.Hostname != "" {
+		return h.cfg.Hostname
+	}
+	name, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	return name
+}
+
+// runtimeError gives a runtime failure its HRESULT.
+func runtimeError(what string, err error) error {
+	hr, ok := runtime.HResultOf(err)
+	if !ok {
+		hr = prot.HrFail
+	}
+	return prot.NewError(hr, fmt.Errorf("%s: %w", what, err))
+}
+
+// specUser returns the container spec's user.
+func specUser(s *specs.Spec) specs.User {
+	if s == nil || s.Process == nil {
+		return specs.User{}
+	}
+	return s.Process.User
+}

@@ -1,0 +1,161 @@
+package uvm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+
+	"github.com/opengcs/opengcs/internal/oci"
+	"github.com/opengcs/opengcs/service/gcs/prot"
+	"github.com/opengcs/opengcs/service/gcs/runtime"
+	"github.com/opengcs/opengcs/service/gcs/stdio"
+)
+
+// ExecuteProcess starts a container's init, an exec'd process, or an
+// external process in the utility VM (protocol.md §7.5).
+func (h *Host) ExecuteProcess(ctx context.Context, id string, params *prot.ProcessParameters, ports prot.ExecuteProcessVsockStdioRelaySettings) (uint32, error) {
+	if params.IsExternal || id == prot.NullContainerID {
+		return h.startExternal(ctx, params, ports)
+	}
+	c, err := h.containers.lookup(id)
+	if err != nil {
+		return 0, err
+	}
+	if params.OCIProcess == nil {
+		return h.startInit(ctx, c, params, ports)
+	}
+	return h.execProcess(ctx, c, params, ports)
+}
+
+// startInit connects the init's stdio and runs runc start (§7.1).
+func (h *Host) startInit(ctx context.Context, c *container, params *prot.ProcessParameters, ports prot.ExecuteProcessVsockStdioRelaySettings) (uint32, error) {
+	if !c.state.CompareAndSwap(int32(stateCreated), int32(stateRunning)) {
+		return 0, prot.Errorf(prot.HrVmcomputeInvalidState, "container %s cannot start its init in state %s", c.id, c.getState())
+	}
+	conns, err := stdio.Connect(ctx, h.cfg.Transport, ports, stdio.StreamsOf(params))
+	if err != nil {
+		c.setState(stateCreated)
+		return 0, prot.Errorf(prot.HrFail, "container %s init stdio: %v", c.id, err)
+	}
+	if err := c.initRelay.Start(conns); err != nil {
+		conns.Close()
+		c.setState(stateCreated)
+		return 0, prot.Errorf(prot.HrFail, "container %s init stdio relay: %v", c.id, err)
+	}
+	if err := c.rc.Start(ctx); err != nil {
+		c.initRelay.Close()
+		c.setState(stateCreated)
+		return 0, runtimeError(fmt.Sprintf("start %s", c.id), err)
+	}
+	h.log.WithFields(logrus.Fields{"cid": c.id, "pid": c.init.pid}).Info("container started")
+	return c.init.pid, nil
+}
+
+// execProcess runs a process in a running container (§7.2).
+func (h *Host) execProcess(ctx context.Context, c *container, params *prot.ProcessParameters, ports prot.ExecuteProcessVsockStdioRelaySettings) (uint32, error) {
+	if c.getState() != stateRunning {
+		return 0, prot.Errorf(prot.HrVmcomputeInvalidState, "container %s is %s; exec needs it running", c.id, c.getState())
+	}
+	proc := *params.OCIProcess
+	if err := h.prepareExecUser(c, &proc); err != nil {
+		return 0, err
+	}
+	if c.spec.Process != nil {
+		proc.Rlimits = c.spec.Process.Rlimits
+	}
+	if proc.Cwd == "" {
+		proc.Cwd = "/"
+	}
+
+	conns, err := stdio.Connect(ctx, h.cfg.Transport, ports, stdio.StreamsOf(params))
+	if err != nil {
+		return 0, prot.Errorf(prot.HrFail, "exec in %s: stdio: %v", c.id, err)
+	}
+	var relay stdio.Relay
+	var rp runtime.Process
+	if proc.Terminal {
+		rp, err = c.rc.Exec(ctx, &proc, runtime.StdioFiles{})
+		if err != nil {
+			conns.Close()
+			return 0, runtimeError(fmt.Sprintf("exec in %s", c.id), err)
+		}
+		tty, terr := stdio.NewTtyRelay(rp.Console(), h.cfg.StdioOptions...)
+		if terr != nil {
+			_ = rp.Signal(syscall.SIGKILL)
+			conns.Close()
+			return 0, prot.Errorf(prot.HrFail, "exec in %s: console relay: %v", c.id, terr)
+		}
+		relay = tty
+	} else {
+		pipes, perr := stdio.NewPipeRelay(stdio.StreamsOf(params), h.cfg.StdioOptions...)
+		if perr != nil {
+			conns.Close()
+			return 0, prot.Errorf(prot.HrFail, "exec in %s: stdio pipes: %v", c.id, perr)
+		}
+		cf := pipes.ChildFiles()
+		rp, err = c.rc.Exec(ctx, &proc, runtime.StdioFiles{Stdin: cf.In, Stdout: cf.Out, Stderr: cf.Err})
+		_ = pipes.CloseChildEnds()
+		if err != nil {
+			pipes.Close()
+			conns.Close()
+			return 0, runtimeError(fmt.Sprintf("exec in %s", c.id), err)
+		}
+		relay = pipes
+	}
+	if err := relay.Start(conns); err != nil {
+		conns.Close()
+		h.log.WithError(err).WithField("cid", c.id).Warn("exec stdio relay did not start")
+	}
+	pid := uint32(rp.Pid())
+	p := newProcess(pid, relay, func(sig int) error { return rp.Signal(syscall.Signal(sig)) })
+	c.execs.add(p)
+	log := h.log.WithFields(logrus.Fields{"cid": c.id, "pid": pid})
+	log.Info("exec process started")
+	go func() {
+		code, err := rp.Wait(context.Background())
+		if err != nil {
+			log.WithError(err).Warn("waiting for exec process failed")
+			code = 255
+		}
+		relay.ProcessExited()
+		if err := relay.Wait(); err != nil {
+			log.WithError(err).Debug("exec stdio relay ended")
+		}
+		log.WithField("exitCode", code).Info("exec process exited")
+		p.finish(uint32(code))
+	}()
+	return pid, nil
+}
+
+// prepareExecUser resolves a user name against the container's rootfs, or
+// inherits the container's resolved user when the spec named one.
+func (h *Host) prepareExecUser(c *container, proc *specs.Process) error {
+	if proc.User.Username != "" {
+		uid, gid, err := oci.ResolveUser(h.rootfsOf(c), proc.User.Username)
+		if err != nil {
+			return prot.Errorf(prot.HrFail, "exec in %s: user %q: %v", c.id, proc.User.Username, err)
+		}
+		proc.User.UID, proc.User.GID, proc.User.Username = uid, gid, ""
+		return nil
+	}
+	if c.userFromName {
+		u := specUser(c.spec)
+		proc.User.UID, proc.User.GID = u.UID, u.GID
+	}
+	return nil
+}
+
+func (h *Host) rootfsOf(c *container) string {
+	p := c.spec.Root.Path
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(c.bundle, p)
+	}
+	return p
+}
+
+var _ = os.Getpid

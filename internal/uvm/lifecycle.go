@@ -1,0 +1,344 @@
+package uvm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/opengcs/opengcs/internal/network"
+	"github.com/opengcs/opengcs/internal/oci"
+	"github.com/opengcs/opengcs/internal/storage/overlay"
+	"github.com/opengcs/opengcs/service/gcs/prot"
+	"github.com/opengcs/opengcs/service/gcs/stdio"
+)
+
+// watchInit waits for the container's init to exit, publishes its exit
+// code once the stdio has been relayed, and then sends the exit
+// notification once a wait on the init has been answered.
+func (h *Host) watchInit(c *container) {
+	log := h.log.WithFields(logrus.Fields{"cid": c.id, "pid": c.init.pid})
+	code, err := c.rc.Wait(context.Background())
+	if err != nil {
+		log.WithError(err).Warn("waiting for init failed")
+		code = 255
+	}
+	c.setState(stateTerminated)
+	if !ownsPidNamespace(c) {
+		// Without a private pid namespace nothing killed the rest.
+		if err := c.rc.Kill(context.Background(), syscall.SIGKILL, true); err != nil {
+			log.WithError(err).Debug("kill remaining processes")
+		}
+	}
+	c.initRelay.ProcessExited()
+	if err := c.initRelay.Wait(); err != nil {
+		log.WithError(err).Debug("init stdio relay ended")
+	}
+	log.WithField("exitCode", code).Info("container init exited")
+	c.init.finish(uint32(code))
+
+	select {
+	case <-c.initAnswered:
+	case <-c.deleted:
+		return
+	}
+	h.cfg.Notifier.Notify(&prot.ContainerNotification{
+		MessageBase: prot.MessageBase{ContainerID: c.id, ActivityID: prot.NullActivityID},
+		Type:        c.getExitType(),
+		Operation:   prot.AoNone,
+	})
+}
+
+func ownsPidNamespace(c *container) bool {
+	if c.spec == nil || c.spec.Linux == nil {
+		return false
+	}
+	for _, ns := range c.spec.Linux.Namespaces {
+		if ns.Type == "pid" {
+			return ns.Path == ""
+		}
+	}
+	return false
+}
+
+// ShutdownContainer sends SIGTERM (graceful) or SIGKILL to the init.
+func (h *Host) ShutdownContainer(ctx context.Context, id string, graceful bool) error {
+	c, err := h.containers.lookup(id)
+	if err != nil {
+		return err
+	}
+	sig, nt := syscall.SIGKILL, prot.NtForcedExit
+	if graceful {
+		sig, nt = syscall.SIGTERM, prot.NtGracefulExit
+	}
+	if c.getState() == stateTerminated {
+		return prot.Errorf(prot.HrVmcomputeSystemAlreadyStopped, "container %s is not running", id)
+	}
+	c.setExitType(nt)
+	if err := c.rc.Kill(ctx, sig, false); err != nil {
+		return runtimeError(fmt.Sprintf("shutdown %s", id), err)
+	}
+	return nil
+}
+
+// SignalProcess delivers a signal to a container process; 0 means
+// SIGKILL.
+func (h *Host) SignalProcess(ctx context.Context, id string, pid uint32, signal int) error {
+	c, err := h.containers.lookup(id)
+	if err != nil {
+		return err
+	}
+	if signal == 0 {
+		signal = int(syscall.SIGKILL)
+	}
+	if signal < 0 || signal > 64 {
+		return prot.Errorf(prot.HrFail, "signal %d is not a Linux signal", signal)
+	}
+	var p *process
+	if c.init != nil && c.init.pid == pid {
+		p = c.init
+		switch syscall.Signal(signal) {
+		case syscall.SIGTERM:
+			c.setExitType(prot.NtGracefulExit)
+		case syscall.SIGKILL:
+			c.setExitType(prot.NtForcedExit)
+		}
+	} else if e, ok := c.execs.get(pid); ok {
+		p = e
+	} else {
+		return prot.Errorf(prot.HrErrNotFound, "process %d not found in container %s", pid, id)
+	}
+	if p.exited() {
+		return prot.Errorf(prot.HrErrNotFound, "process %d has exited", pid)
+	}
+	if err := p.signal(signal); err != nil {
+		if errors.Is(err, unix.ESRCH) || errors.Is(err, os.ErrProcessDone) {
+			return prot.Errorf(prot.HrErrNotFound, "process %d has exited", pid)
+		}
+		return prot.Errorf(prot.HrFail, "signal %d to process %d: %v", signal, pid, err)
+	}
+	return nil
+}
+
+func killPid(pid, sig int) error { return unix.Kill(pid, syscall.Signal(sig)) }
+
+// ResizeConsole resizes the pty of a container process.
+func (h *Host) ResizeConsole(ctx context.Context, id string, pid uint32, height, width uint16) error {
+	c, err := h.containers.lookup(id)
+	if err != nil {
+		return err
+	}
+	var p *process
+	if c.init != nil && c.init.pid == pid {
+		p = c.init
+	} else if e, ok := c.execs.get(pid); ok {
+		p = e
+	} else {
+		return prot.Errorf(prot.HrErrNotFound, "process %d not found in container %s", pid, id)
+	}
+	if p.relay == nil {
+		return prot.Errorf(prot.HrFail, "process %d has no console", pid)
+	}
+	return p.relay.Resize(height, width)
+}
+
+// GetProperties reports the process list and statistics.
+func (h *Host) GetProperties(ctx context.Context, id string, q *prot.PropertyQuery) (*prot.PropertiesV2, error) {
+	c, err := h.containers.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	props := &prot.PropertiesV2{}
+	for _, t := range q.PropertyTypes {
+		switch t {
+		case prot.PtProcessList:
+			pids, err := h.processList(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			for _, pid := range pids {
+				props.ProcessList = append(props.ProcessList, prot.ProcessDetails{ProcessID: pid})
+			}
+		case prot.PtStatistics:
+			if h.cfg.Stats == nil {
+				return nil, prot.Errorf(prot.HrFail, "statistics are not available")
+			}
+			path := ""
+			if c.spec.Linux != nil {
+				path = c.spec.Linux.CgroupsPath
+			}
+			m, err := h.cfg.Stats(path)
+			if err != nil {
+				return nil, prot.Errorf(prot.HrFail, "statistics of %s: %v", id, err)
+			}
+			props.Metrics = m
+		default:
+			h.log.WithField("type", t).Info("ignoring unsupported property type")
+		}
+	}
+	return props, nil
+}
+
+func (h *Host) processList(ctx context.Context, c *container) ([]uint32, error) {
+	seen := map[uint32]bool{}
+	var out []uint32
+	if c.getState() != stateTerminated {
+		pids, err := c.rc.Ps(ctx)
+		if err != nil {
+			return nil, runtimeError(fmt.Sprintf("process list of %s", c.id), err)
+		}
+		for _, p := range pids {
+			if p > 0 && p <= 0xFFFFFFFF && !seen[uint32(p)] {
+				seen[uint32(p)] = true
+				out = append(out, uint32(p))
+			}
+		}
+	}
+	for _, p := range c.execs.all() {
+		if seen[p.pid] {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", p.pid)); err == nil {
+			seen[p.pid] = true
+			out = append(out, p.pid)
+		}
+	}
+	return out, nil
+}
+
+// DeleteContainerState removes a container's runtime state, bundle and
+// scratch, and forgets it (lifecycle.md §11).
+func (h *Host) DeleteContainerState(ctx context.Context, id string) error {
+	c, err := h.containers.lookup(id)
+	if err != nil {
+		return err
+	}
+	log := h.log.WithField("cid", id)
+	c.markDeleted()
+	var errs []error
+	if c.kind == oci.KindSandbox {
+		for _, dir := range []string{"sandboxMounts", "sandboxTmpfsMounts", "hugepages"} {
+			if err := unmountTree(filepath.Join(c.root, dir)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	// A container still running is killed rather than left behind.
+	if err := c.rc.Delete(ctx, true); err != nil {
+		errs = append(errs, fmt.Errorf("runtime delete: %w", err))
+	}
+	c.initRelay.Close()
+	for _, p := range c.execs.all() {
+		if p.relay != nil {
+			p.relay.Close()
+		}
+	}
+	if err := overlay.UnbindBundle(ctx, c.scratch, h.rootfsOf(c)); err != nil {
+		errs = append(errs, err)
+	}
+	if c.scratch != "" {
+		if err := removeOwned(c.scratch, scratchRoots); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := removeOwned(c.bundle, bundleRoots); err != nil {
+		errs = append(errs, err)
+	}
+	if strings.HasPrefix(c.bundle, BundleRootV2+"/") && c.kind == oci.KindSandbox {
+		_ = os.Remove(filepath.Dir(c.bundle))
+	}
+	// Forget it whatever failed above.
+	if h.cfg.Network != nil && c.nsID != "" && c.kind != oci.KindWorkload {
+		h.cfg.Network.RemoveNamespace(c.nsID)
+	}
+	if c.kind != oci.KindStandalone {
+		h.pods.leave(c.sandboxID, c.id)
+	}
+	h.containers.remove(c)
+	if len(errs) > 0 {
+		err := errors.Join(errs...)
+		log.WithError(err).Warn("container deleted with errors")
+		return prot.NewError(prot.HrFail, fmt.Errorf("delete %s: %w", id, err))
+	}
+	log.Info("container deleted")
+	return nil
+}
+
+// removeOwned removes p recursively if it lies below one of roots.
+func removeOwned(p string, roots []string) error {
+	if err := checkUnder("path", p, roots); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(p); err != nil {
+		return fmt.Errorf("remove %s: %w", p, err)
+	}
+	return nil
+}
+
+// unmountTree unmounts every mount at or below dir, deepest first, and
+// removes dir.
+func unmountTree(dir string) error {
+	mounts, err := mountsUnder(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := len(mounts) - 1; i >= 0; i-- {
+		if err := unix.Unmount(mounts[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", mounts[i], err))
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// mountsUnder lists mount points at or below dir, shallowest first.
+func mountsUnder(dir string) ([]string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeMount(f[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	return out, nil
+}
+
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &v); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isNotFound(err error) bool { return errors.Is(err, network.ErrNamespaceNotFound) }
+
+var _ stdio.Relay = (*stdio.PipeRelay)(nil)

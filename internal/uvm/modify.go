@@ -1,0 +1,196 @@
+package uvm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/opengcs/opengcs/service/gcs/prot"
+)
+
+// Storage performs the storage resources of ModifySettings. Each method
+// takes the decoded settings and returns a *prot.Error on failure.
+type Storage interface {
+	AddMappedVirtualDisk(ctx context.Context, s *prot.LCOWMappedVirtualDisk) error
+	RemoveMappedVirtualDisk(ctx context.Context, s *prot.LCOWMappedVirtualDisk) error
+	RemoveSCSIDevice(ctx context.Context, s *prot.SCSIDevice) error
+	AddVPMem(ctx context.Context, s *prot.LCOWMappedVPMemDevice) error
+	RemoveVPMem(ctx context.Context, s *prot.LCOWMappedVPMemDevice) error
+	AddMappedDirectory(ctx context.Context, s *prot.LCOWMappedDirectory) error
+	RemoveMappedDirectory(ctx context.Context, s *prot.LCOWMappedDirectory) error
+	AddCombinedLayers(ctx context.Context, s *prot.LCOWCombinedLayers) error
+	RemoveCombinedLayers(ctx context.Context, s *prot.LCOWCombinedLayers) error
+}
+
+// Network keeps the network namespace records and moves NICs.
+type Network interface {
+	AddAdapter(ctx context.Context, s *prot.LCOWNetworkAdapter) error
+	RemoveAdapter(ctx context.Context, nsID, id string) error
+	Bind(ctx context.Context, nsID string, pid int) error
+	BindHost(ctx context.Context, nsID string) error
+	EnsureNamespace(nsID string)
+	RemoveNamespace(nsID string)
+	DNS(nsID string) (searches, servers []string, err error)
+}
+
+// decodeSettings decodes the Settings object of a request.
+func decodeSettings(req *prot.ModificationRequest, v any) error {
+	if len(req.Settings) == 0 || string(req.Settings) == "null" {
+		return prot.Errorf(prot.HrVmcomputeInvalidJSON, "%s %s: Settings are missing", req.RequestType, req.ResourceType)
+	}
+	if err := json.Unmarshal(req.Settings, v); err != nil {
+		return prot.Errorf(prot.HrVmcomputeInvalidJSON, "%s %s: invalid Settings: %v", req.RequestType, req.ResourceType, err)
+	}
+	return nil
+}
+
+func unsupported(req *prot.ModificationRequest) error {
+	return prot.Errorf(prot.HrFail, "the RequestType %q is not supported for %s", req.RequestType, req.ResourceType)
+}
+
+// ModifySettings dispatches a resource change (resources.md).
+func (h *Host) ModifySettings(ctx context.Context, id string, req *prot.ModificationRequest) error {
+	if id != prot.NullContainerID {
+		return h.modifyContainer(ctx, id, req)
+	}
+	switch req.ResourceType {
+	case prot.ResourceMappedVirtualDisk, prot.ResourceSCSIDevice, prot.ResourceVPMemDevice,
+		prot.ResourceMappedDirectory, prot.ResourceCombinedLayers:
+		if h.cfg.Storage == nil {
+			return prot.Errorf(prot.HrFail, "%s is not available in this gcs", req.ResourceType)
+		}
+		return h.modifyStorage(ctx, req)
+	case prot.ResourceNetwork:
+		if h.cfg.Network == nil {
+			return prot.Errorf(prot.HrFail, "networking is not available in this gcs")
+		}
+		return h.modifyNetwork(ctx, req)
+	case prot.ResourceVPCIDevice:
+		return prot.Errorf(prot.HrFail, "VPCIDevice: assigned PCI devices are not supported by this gcs")
+	case prot.ResourceContainerConstraints:
+		return prot.Errorf(prot.HrVmcomputeSystemNotFound, "ContainerConstraints needs a container id, not the utility VM")
+	case prot.ResourceSecurityPolicy:
+		return h.setSecurityPolicy(req)
+	case prot.ResourceSecurityPolicyFragment:
+		return prot.Errorf(prot.HrFail, "SecurityPolicyFragment: confidential mode is not supported by this gcs")
+	case prot.ResourcePodCgroupMemoryLimit:
+		if req.RequestType != prot.RequestTypeUpdate {
+			return unsupported(req)
+		}
+		if h.cfg.UpdatePodMemoryLimit == nil {
+			return prot.Errorf(prot.HrFail, "PodCgroupMemoryLimit is not available in this gcs")
+		}
+		if err := h.cfg.UpdatePodMemoryLimit(); err != nil {
+			return prot.Errorf(prot.HrFail, "PodCgroupMemoryLimit: %v", err)
+		}
+		return nil
+	default:
+		return prot.Errorf(prot.HrFail, "invalid ResourceType %q", req.ResourceType)
+	}
+}
+
+func (h *Host) modifyStorage(ctx context.Context, req *prot.ModificationRequest) error {
+	s := h.cfg.Storage
+	add, remove := req.RequestType == prot.RequestTypeAdd, req.RequestType == prot.RequestTypeRemove
+	switch req.ResourceType {
+	case prot.ResourceMappedVirtualDisk:
+		var v prot.LCOWMappedVirtualDisk
+		if err := decodeSettings(req, &v); err != nil {
+			return err
+		}
+		switch {
+		case add:
+			return s.AddMappedVirtualDisk(ctx, &v)
+		case remove:
+			return s.RemoveMappedVirtualDisk(ctx, &v)
+		}
+	case prot.ResourceSCSIDevice:
+		var v prot.SCSIDevice
+		if err := decodeSettings(req, &v); err != nil {
+			return err
+		}
+		if remove {
+			return s.RemoveSCSIDevice(ctx, &v)
+		}
+	case prot.ResourceVPMemDevice:
+		var v prot.LCOWMappedVPMemDevice
+		if err := decodeSettings(req, &v); err != nil {
+			return err
+		}
+		switch {
+		case add:
+			return s.AddVPMem(ctx, &v)
+		case remove:
+			return s.RemoveVPMem(ctx, &v)
+		}
+	case prot.ResourceMappedDirectory:
+		var v prot.LCOWMappedDirectory
+		if err := decodeSettings(req, &v); err != nil {
+			return err
+		}
+		switch {
+		case add:
+			return s.AddMappedDirectory(ctx, &v)
+		case remove:
+			return s.RemoveMappedDirectory(ctx, &v)
+		}
+	case prot.ResourceCombinedLayers:
+		var v prot.LCOWCombinedLayers
+		if err := decodeSettings(req, &v); err != nil {
+			return err
+		}
+		switch {
+		case add:
+			return s.AddCombinedLayers(ctx, &v)
+		case remove:
+			return s.RemoveCombinedLayers(ctx, &v)
+		}
+	}
+	return unsupported(req)
+}
+
+func (h *Host) modifyNetwork(ctx context.Context, req *prot.ModificationRequest) error {
+	var v prot.LCOWNetworkAdapter
+	if err := decodeSettings(req, &v); err != nil {
+		return err
+	}
+	switch req.RequestType {
+	case prot.RequestTypeAdd:
+		return h.cfg.Network.AddAdapter(ctx, &v)
+	case prot.RequestTypeRemove:
+		return h.cfg.Network.RemoveAdapter(ctx, v.NamespaceID, v.ID)
+	}
+	return unsupported(req)
+}
+
+// setSecurityPolicy accepts only the open-door policy: confidential mode
+// is not implemented, and pretending otherwise would be unsafe.
+func (h *Host) setSecurityPolicy(req *prot.ModificationRequest) error {
+	var v prot.ConfidentialOptions
+	if err := decodeSettings(req, &v); err != nil {
+		return err
+	}
+	if v.EncodedSecurityPolicy == "" && (v.EnforcerType == "" || v.EnforcerType == "open_door") {
+		return nil
+	}
+	return prot.Errorf(prot.HrFail, "SecurityPolicy: enforcer %q with a policy is not supported (confidential mode is not implemented)", v.EnforcerType)
+}
+
+// modifyContainer handles the only container-level resource.
+func (h *Host) modifyContainer(ctx context.Context, id string, req *prot.ModificationRequest) error {
+	c, err := h.containers.lookup(id)
+	if err != nil {
+		return err
+	}
+	if req.ResourceType != prot.ResourceContainerConstraints {
+		return prot.Errorf(prot.HrFail, "%s cannot target container %s", req.ResourceType, id)
+	}
+	var v prot.LCOWContainerConstraints
+	if err := decodeSettings(req, &v); err != nil {
+		return err
+	}
+	if err := c.rc.Update(ctx, &v.Linux); err != nil {
+		return runtimeError(fmt.Sprintf("update constraints of %s", id), err)
+	}
+	return nil
+}
