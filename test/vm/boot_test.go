@@ -1,0 +1,181 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opengcs/opengcs/internal/hostclient"
+	"github.com/opengcs/opengcs/service/gcs/prot"
+)
+
+// The image is built once per test binary.
+var (
+	imageOnce sync.Once
+	image     *Image
+	imageErr  error
+)
+
+// requireImage builds the image, or fails (in CI, CI=true) or skips (on
+// a developer machine without QEMU or the cloud kernel).
+func requireImage(t testing.TB) *Image {
+	t.Helper()
+	imageOnce.Do(func() {
+		if imageErr = CheckQEMU(); imageErr != nil {
+			return
+		}
+		if _, imageErr = FindKernel(); imageErr != nil {
+			return
+		}
+		wd, err := os.Getwd()
+		if err != nil {
+			imageErr = err
+			return
+		}
+		repo, err := RepoRoot(wd)
+		if err != nil {
+			imageErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "opengcs-vm-image-")
+		if err != nil {
+			imageErr = err
+			return
+		}
+		runc := filepath.Join(repo, "bin/runc-static")
+		if _, err := os.Stat(runc); err != nil {
+			runc = ""
+		}
+		image, imageErr = BuildImage(repo, dir, runc)
+	})
+	if imageErr != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("VM image: %v", imageErr)
+		}
+		t.Skipf("VM image unavailable on this machine: %v", imageErr)
+	}
+	return image
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if image != nil {
+		os.RemoveAll(filepath.Dir(image.Initrd))
+	}
+	os.Exit(code)
+}
+
+// bootTimeout bounds one boot under TCG (about 1.5 s unloaded; two VMs
+// on two busy cores take longer).
+const bootTimeout = 90 * time.Second
+
+// boot starts a VM and returns it with a negotiated bridge client. The VM
+// is killed at cleanup; its logs are printed if the test failed.
+func boot(t *testing.T) (*VM, *hostclient.Client, time.Duration) {
+	t.Helper()
+	img := requireImage(t)
+	v, err := Start(Config{Image: img, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		v.Kill()
+		if t.Failed() {
+			t.Log(v.Logs())
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	conn, err := v.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := hostclient.New(conn)
+	t.Cleanup(func() { c.Close() })
+	resp, err := c.Negotiate(ctx)
+	if err != nil {
+		t.Fatalf("negotiate: %v", err)
+	}
+	ready := time.Since(v.Started)
+	if resp.Version != prot.ProtocolVersion || resp.Capabilities.RuntimeOsType != "Linux" {
+		t.Fatalf("negotiated %+v", resp)
+	}
+	return v, c, ready
+}
+
+func TestBootNegotiateShutdown(t *testing.T) {
+	v, c, ready := boot(t)
+	t.Logf("bridge ready %.2fs after qemu start", ready.Seconds())
+
+	// ShutdownGraceful of the utility VM: the gcs powers the guest off,
+	// and with -no-reboot QEMU exits. The gcs may not answer at all.
+	go func() { _ = c.Shutdown(context.Background(), prot.NullContainerID, false) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := v.Wait(ctx); err != nil && ctx.Err() != nil {
+		t.Fatalf("qemu still running after ShutdownGraceful: %v", err)
+	}
+	con, err := os.ReadFile(v.Console)
+	if err != nil {
+		t.Fatal(err)
+	}
+	console := string(con)
+	for _, want := range []string{
+		"opengcs-init: cgroup v2=true controllers=",
+		"opengcs-init: modules loaded=",
+		"opengcs-init: bridge on virtio-serial port /dev/vport",
+		"opengcs-init: started /bin/gcs -use-inouterr -v4",
+	} {
+		if !strings.Contains(console, want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+	if strings.Contains(console, "failed=0") == false {
+		t.Errorf("some kernel modules failed to load")
+	}
+	if strings.Contains(console, "Kernel panic") {
+		t.Errorf("the guest panicked instead of powering off")
+	}
+}
+
+// BenchmarkBootToBridge measures the wall time from QEMU's start to a
+// negotiated bridge; it reports the image size too.
+func BenchmarkBootToBridge(b *testing.B) {
+	img := requireImage(b)
+	b.ReportMetric(float64(img.Size)/(1<<20), "initrd-MiB")
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		d, err := bootOnce(img, b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += d
+		b.Logf("boot %d: %.3fs", i, d.Seconds())
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/boot")
+}
+
+func bootOnce(img *Image, dir string) (time.Duration, error) {
+	v, err := Start(Config{Image: img, Dir: dir})
+	if err != nil {
+		return 0, err
+	}
+	defer v.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	conn, err := v.Accept(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%w\n%s", err, v.Logs())
+	}
+	c := hostclient.New(conn)
+	defer c.Close()
+	if _, err := c.Negotiate(ctx); err != nil {
+		return 0, fmt.Errorf("negotiate: %w\n%s", err, v.Logs())
+	}
+	return time.Since(v.Started), nil
+}

@@ -1,0 +1,15 @@
+package vm
+
+import "errors"
+
+// Sentinel errors.
+var (
+	// ErrNoKernel means no Debian cloud kernel is installed.
+	ErrNoKernel = errors.New("vm: no /boot/vmlinuz-*-cloud-amd64 (apt-get install linux-image-cloud-amd64)")
+	// ErrNoQEMU means qemu-system-x86_64 or qboot.rom is missing.
+	ErrNoQEMU = errors.New("vm: qemu-system-x86_64 or /usr/share/qemu/qboot.rom missing (apt-get install qemu-system-x86)")
+	// ErrNotELF means the vmlinux extracted from a bzImage is not an ELF file.
+	ErrNotELF = errors.New("vm: extracted kernel is not an ELF image")
+	// ErrExited means QEMU exited before the bridge connected.
+	ErrExited = errors.New("vm: qemu exited")
+)
