@@ -91,8 +91,10 @@ func TestSetupSandbox(t *testing.T) {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("SetupSandbox = %v, want %v", err, tc.wantErr)
 				}
-				if _, err := os.Stat(filepath.Join(root, "hostname")); !errors.Is(err, os.ErrNotExist) && tc.wantErr != ErrUserNotFound && tc.wantErr != ErrInvalidAnnotation {
-					t.Errorf("hostname written despite %v", tc.wantErr)
+				// Hostname and namespace checks come before any write.
+				early := tc.wantErr == ErrInvalidHostname || tc.wantErr == ErrNoNetworkNamespace
+				if _, err := os.Stat(root); early && !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("sandbox root created despite %v", tc.wantErr)
 				}
 				return
 			}
