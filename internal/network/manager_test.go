@@ -481,3 +481,35 @@ func TestNamespaceRecords(t *testing.T) {
 		t.Error("record still there after RemoveNamespace")
 	}
 }
+
+// TestBindHostRollback: a failed in-place configuration restores the link in
+// the root namespace, including its up state.
+func TestBindHostRollback(t *testing.T) {
+	f := newFixture(t, netconf.DHCPClient{})
+	eth := f.nic(t, nicID, "10.31.0.1/24")
+	if err := f.uvm.NL.LinkSetUp(f.uvm.Link(t, eth)); err != nil {
+		t.Fatal(err)
+	}
+	route := prot.Route{NextHop: "10.31.0.1", DestinationPrefix: "10.99.0.0/16"}
+	if err := f.mgr.AddAdapter(ctx(t), &prot.LCOWNetworkAdapter{
+		NamespaceID: nsID, ID: nicID, EncapOverhead: 10,
+		IPConfigs: []prot.IPConfig{{IPAddress: "10.31.0.9", PrefixLength: 24}},
+		Routes:    []prot.Route{route, route},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := f.snapshot(t, eth)
+	beforeRoutes := f.uvm.Routes(t, unix.AF_INET, 0)
+	if !before.up {
+		t.Fatal("fixture link is not up")
+	}
+	if err := f.mgr.BindHost(ctx(t), nsID); !errors.Is(err, unix.EEXIST) {
+		t.Fatalf("BindHost = %v, want EEXIST from the duplicate route", err)
+	}
+	if after := f.snapshot(t, eth); !reflect.DeepEqual(before, after) {
+		t.Errorf("in-place configuration not rolled back:\nbefore %+v\nafter  %+v", before, after)
+	}
+	if after := f.uvm.Routes(t, unix.AF_INET, 0); !reflect.DeepEqual(beforeRoutes, after) {
+		t.Errorf("root routes changed: before %v after %v", beforeRoutes, after)
+	}
+}

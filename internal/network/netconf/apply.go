@@ -209,6 +209,9 @@ func setMTU(a *Applied, link netlink.Link, overhead uint16) error {
 }
 
 func setUp(a *Applied, link netlink.Link) error {
+	if link.Attrs().Flags&net.FlagUp != 0 {
+		return nil // already up (host networking): nothing to undo
+	}
 	if err := a.dest.LinkSetUp(link); err != nil {
 		return fmt.Errorf("set link %s up: %w", link.Attrs().Name, err)
 	}

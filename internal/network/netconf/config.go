@@ -93,7 +93,13 @@ func parseRoute(r prot.Route, lowMetric bool) (route Route, skip bool, err error
 		if err != nil || dst.Addr().Zone() != "" {
 			return Route{}, false, fmt.Errorf("bad destination prefix %q", r.DestinationPrefix)
 		}
-		dst = netip.PrefixFrom(dst.Addr().Unmap(), dst.Bits()).Masked()
+		if dst.Addr().Is4In6() {
+			if dst.Bits() < 96 {
+				return Route{}, false, fmt.Errorf("destination prefix %q mixes IPv4-mapped and IPv6 addresses", r.DestinationPrefix)
+			}
+			dst = netip.PrefixFrom(dst.Addr().Unmap(), dst.Bits()-96)
+		}
+		dst = dst.Masked()
 		isDefault = dst.Bits() == 0
 	}
 	var gw netip.Addr

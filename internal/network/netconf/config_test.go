@@ -93,3 +93,17 @@ func TestParse(t *testing.T) {
 		})
 	}
 }
+
+func TestParseMappedDestination(t *testing.T) {
+	cfg, err := Parse(&prot.LCOWNetworkAdapter{Routes: []prot.Route{{NextHop: "10.0.0.1", DestinationPrefix: "::ffff:10.1.0.0/112"}}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Route{Dst: netip.MustParsePrefix("10.1.0.0/16"), Gateway: netip.MustParseAddr("10.0.0.1")}
+	if len(cfg.Routes) != 1 || cfg.Routes[0] != want {
+		t.Fatalf("routes = %+v, want %+v", cfg.Routes, want)
+	}
+	if _, err := Parse(&prot.LCOWNetworkAdapter{Routes: []prot.Route{{NextHop: "10.0.0.1", DestinationPrefix: "::ffff:10.1.0.0/64"}}}, false); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("short IPv4-mapped prefix: %v, want ErrInvalidConfig", err)
+	}
+}
