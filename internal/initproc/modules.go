@@ -67,7 +67,6 @@ func (c *Config) LoadModules(dir string) (ModuleReport, error) {
 	if insert == nil {
 		insert = FinitModule
 	}
-	failed := map[string]bool{}
 	for _, rel := range order {
 		name := moddep.Name(rel)
 		mf, err := os.Open(filepath.Join(dir, filepath.FromSlash(rel)))
@@ -81,7 +80,6 @@ func (c *Config) LoadModules(dir string) (ModuleReport, error) {
 		case errors.Is(err, unix.EEXIST):
 			rep.AlreadyLoaded++
 		default:
-			failed[name] = true
 			rep.Failed = append(rep.Failed, name)
 			c.Log.Warnf("load module %s: %v", name, err)
 		}
