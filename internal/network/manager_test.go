@@ -513,3 +513,44 @@ func TestBindHostRollback(t *testing.T) {
 		t.Errorf("root routes changed: before %v after %v", beforeRoutes, after)
 	}
 }
+
+// TestConcurrentNamespaces drives several namespaces at once; run with -race.
+func TestConcurrentNamespaces(t *testing.T) {
+	f := newFixture(t, netconf.DHCPClient{})
+	ids := []string{nicID, nic2, nic3}
+	pods := make([]*nettest.NetNS, len(ids))
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		pods[i] = nettest.NewNetNS(t)
+		names[i] = f.nic(t, id, "")
+	}
+	errs := make(chan error, len(ids))
+	for i, id := range ids {
+		go func() {
+			ns := "ns-" + id
+			a := &prot.LCOWNetworkAdapter{
+				NamespaceID: ns, ID: id, DNSServerList: "10.0.0.10",
+				IPConfigs: []prot.IPConfig{{IPAddress: "10.90.0." + string(rune('1'+i)), PrefixLength: 24}},
+			}
+			if err := f.mgr.AddAdapter(ctx(t), a); err != nil {
+				errs <- err
+				return
+			}
+			if _, _, err := f.mgr.DNS(ns); err != nil {
+				errs <- err
+				return
+			}
+			errs <- f.mgr.Bind(ctx(t), ns, pods[i].Pid)
+		}()
+	}
+	for range ids {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for i := range ids {
+		if pods[i].Link(t, names[i]) == nil {
+			t.Errorf("adapter %s not in its pod namespace", names[i])
+		}
+	}
+}

@@ -75,6 +75,7 @@ func TestApplyDHCP(t *testing.T) {
 		t.Fatalf("Apply with DHCP: %v", err)
 	}
 	applied.Release()
+	assertThreadsInProcessNetNS(t)
 
 	l := pod.Link(t, nic)
 	if l == nil {
@@ -124,6 +125,7 @@ func TestApplyDHCPFailureRollsBack(t *testing.T) {
 			if tt.cause != nil && !errors.Is(err, tt.cause) {
 				t.Errorf("Apply = %v, want it caused by %v", err, tt.cause)
 			}
+			assertThreadsInProcessNetNS(t)
 			if pod.Link(t, nic) != nil {
 				t.Fatal("link left in the pod namespace")
 			}
@@ -136,5 +138,28 @@ func TestApplyDHCPFailureRollsBack(t *testing.T) {
 					before.Attrs().MTU, after.Attrs().MTU, nettest.IsUp(before), nettest.IsUp(after))
 			}
 		})
+	}
+}
+
+// assertThreadsInProcessNetNS checks that no thread of the test process was
+// left inside another network namespace by runInNetNS.
+func assertThreadsInProcessNetNS(t *testing.T) {
+	t.Helper()
+	want, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := filepath.Glob("/proc/self/task/*/ns/net")
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("list threads: %v", err)
+	}
+	for _, task := range tasks {
+		got, err := os.Readlink(task)
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		if got != want {
+			t.Errorf("thread %s is in %s, the process in %s", task, got, want)
+		}
 	}
 }
