@@ -91,9 +91,9 @@ func (c *Cgroup) Exists() bool {
 
 // AddProcess moves process pid (with all its threads) into the cgroup.
 func (c *Cgroup) AddProcess(pid int) error {
-	v := []byte(strconv.Itoa(pid))
+	v := strconv.Itoa(pid)
 	for _, dir := range c.dirs() {
-		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), v, 0); err != nil {
+		if err := writeValue(filepath.Join(dir, "cgroup.procs"), v); err != nil {
 			return fmt.Errorf("add pid %d to cgroup %s: %w", pid, c.path, err)
 		}
 	}
@@ -138,7 +138,7 @@ func (c *Cgroup) SetMemoryLimit(limit uint64) error {
 		return fmt.Errorf("set memory limit of %s: %w", c.path, ErrNoMemoryController)
 	}
 	p := filepath.Join(dir, file)
-	if err := os.WriteFile(p, []byte(strconv.FormatUint(limit, 10)), 0); err != nil {
+	if err := writeValue(p, strconv.FormatUint(limit, 10)); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("set memory limit of %s: %s: %w", c.path, p, ErrNoMemoryController)
 		}
@@ -232,7 +232,7 @@ func enableSubtree(dir string) error {
 		if on[c] {
 			continue
 		}
-		err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+c), 0)
+		err := writeValue(filepath.Join(dir, "cgroup.subtree_control"), "+"+c)
 		if err != nil && c == "memory" {
 			return fmt.Errorf("enable memory controller in %s: %w", dir, err)
 		}
@@ -269,7 +269,7 @@ func (h *Hierarchy) fillCpuset(m, p string) error {
 			if err != nil {
 				return fmt.Errorf("read parent %s: %w", f, err)
 			}
-			if err := os.WriteFile(filepath.Join(d, f), b, 0); err != nil {
+			if err := writeValue(filepath.Join(d, f), string(b)); err != nil {
 				return fmt.Errorf("write %s in %s: %w", f, d, err)
 			}
 		}

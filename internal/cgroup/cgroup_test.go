@@ -86,7 +86,7 @@ func TestCleanPath(t *testing.T) {
 		{"/pods", "/pods", true},
 		{"/pods/abc/", "/pods/abc", true},
 		{"//pods//x", "/pods/x", true},
-		{"pods", "", false},
+		{"pods/x", "/pods/x", true},
 		{"/pods/../../etc", "", false},
 		{"", "", false},
 	} {

@@ -174,7 +174,7 @@ func (c *Cgroup) watchV1(ctx context.Context, file, arg string, tmpl Event) (<-c
 		ctl += " " + arg
 	}
 	control := filepath.Join(dir, "cgroup.event_control")
-	if err := os.WriteFile(control, []byte(ctl), 0); err != nil {
+	if err := writeValue(control, ctl); err != nil {
 		efile.Close()
 		target.Close()
 		return nil, watchErr(c.path, err)

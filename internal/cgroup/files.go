@@ -74,3 +74,18 @@ func readKeyValues(file string) (map[string]uint64, error) {
 func ParseMemoryEvents(data []byte) map[string]uint64 {
 	return parseKeyValues(data)
 }
+
+// writeValue writes value to an existing cgroup interface file. It never
+// creates the file: cgroupfs answers an attempt to create an unknown file
+// with EACCES, which would hide that the controller is missing.
+func writeValue(file, value string) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(value); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -187,7 +187,7 @@ func (h *Hierarchy) EnableMemoryHierarchy() error {
 		return fmt.Errorf("enable memory hierarchy: %w", ErrNoMemoryController)
 	}
 	p := filepath.Join(dir, "memory.use_hierarchy")
-	if err := os.WriteFile(p, []byte("1"), 0); err != nil {
+	if err := writeValue(p, "1"); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("enable memory hierarchy: %s: %w", p, ErrNoMemoryController)
 		}
@@ -196,13 +196,14 @@ func (h *Hierarchy) EnableMemoryHierarchy() error {
 	return nil
 }
 
-// cleanPath validates a cgroup path (absolute, inside the hierarchy) and
-// returns it cleaned.
+// cleanPath validates a cgroup path and returns it cleaned and absolute. A
+// relative path (as runc also accepts in linux.cgroupsPath) is taken from
+// the hierarchy's base; an empty one or one with ".." is refused.
 func cleanPath(p string) (string, error) {
-	if !path.IsAbs(p) {
-		return "", fmt.Errorf("%q is not absolute: %w", p, ErrInvalidPath)
+	if p == "" {
+		return "", fmt.Errorf("empty cgroup path: %w", ErrInvalidPath)
 	}
-	c := path.Clean(p)
+	c := path.Clean("/" + p)
 	for _, el := range strings.Split(p, "/") {
 		if el == ".." {
 			return "", fmt.Errorf("%q leaves the hierarchy: %w", p, ErrInvalidPath)
