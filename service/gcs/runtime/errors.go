@@ -19,9 +19,6 @@ var (
 	// ErrContainerNotStopped: the operation needs a stopped container and it
 	// is still running (for example delete without force).
 	ErrContainerNotStopped = errors.New("container still running")
-	// ErrContainerPaused: the operation is refused because the container is
-	// paused, or (resume) because it is not.
-	ErrContainerPaused = errors.New("container paused state does not allow this")
 	// ErrInvalidContainerID: the id does not satisfy ValidateID.
 	ErrInvalidContainerID = errors.New("invalid container id")
 	// ErrProcessDoesNotExist: the process has exited (and was reaped) or was
@@ -38,7 +35,6 @@ var hresults = []struct {
 	{ErrContainerAlreadyExists, prot.HrVmcomputeSystemAlreadyExists},
 	{ErrContainerNotRunning, prot.HrVmcomputeSystemAlreadyStopped},
 	{ErrContainerNotStopped, prot.HrVmcomputeInvalidState},
-	{ErrContainerPaused, prot.HrVmcomputeInvalidState},
 	{ErrInvalidContainerID, prot.HrErrInvalidArg},
 	{ErrProcessDoesNotExist, prot.HrErrNotFound},
 }

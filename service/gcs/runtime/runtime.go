@@ -64,8 +64,11 @@ type Container interface {
 	Start(ctx context.Context) error
 	// Exec starts proc inside the running container (runc exec -d).
 	Exec(ctx context.Context, proc *specs.Process, stdio StdioFiles) (Process, error)
-	// Kill sends sig to the init, or to every process of the container with
-	// all (runc kill [--all]).
+	// Kill sends sig to the container (runc kill [--all]). What reaches
+	// whom is runc's rule: since runc 1.2 SIGKILL to a container without
+	// its own pid namespace kills every process in its cgroup, any other
+	// signal goes to the init only, and all merely makes killing a stopped
+	// container succeed.
 	Kill(ctx context.Context, sig syscall.Signal, all bool) error
 	// Delete removes the container (runc delete [--force]) and the
 	// runtime's state for it. force kills a running container first.

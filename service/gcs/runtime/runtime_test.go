@@ -59,7 +59,6 @@ func TestHResultOf(t *testing.T) {
 		{"exists", fmt.Errorf("x: %w", runtime.ErrContainerAlreadyExists), prot.HrVmcomputeSystemAlreadyExists, true},
 		{"not running", fmt.Errorf("x: %w", runtime.ErrContainerNotRunning), prot.HrVmcomputeSystemAlreadyStopped, true},
 		{"not stopped", fmt.Errorf("x: %w", runtime.ErrContainerNotStopped), prot.HrVmcomputeInvalidState, true},
-		{"paused", fmt.Errorf("x: %w", runtime.ErrContainerPaused), prot.HrVmcomputeInvalidState, true},
 		{"invalid id", fmt.Errorf("x: %w", runtime.ErrInvalidContainerID), prot.HrErrInvalidArg, true},
 		{"no process", fmt.Errorf("x: %w", runtime.ErrProcessDoesNotExist), prot.HrErrNotFound, true},
 		{"prot error wins", prot.NewError(prot.HrVmcomputeTimeout, runtime.ErrContainerDoesNotExist), prot.HrVmcomputeTimeout, true},

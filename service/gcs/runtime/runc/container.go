@@ -142,7 +142,10 @@ func (c *Container) Start(ctx context.Context) error {
 	return err
 }
 
-// Kill runs `runc kill [--all] <id> <sig>`.
+// Kill runs `runc kill [--all] <id> <sig>`. With runc >= 1.2 --all only
+// makes killing a stopped container succeed: SIGKILL reaches every process
+// of a container without its own pid namespace (through its cgroup) with or
+// without it, and any other signal reaches the init alone.
 func (c *Container) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
 	args := []string{c.id, strconv.Itoa(int(sig))}
 	if all {
