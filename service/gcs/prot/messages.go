@@ -133,7 +133,9 @@ type ProtocolSupport struct {
 type ContainerCreate struct {
 	MessageBase
 	ContainerConfig   string          `json:"ContainerConfig"`
-	SupportedVersions ProtocolSupport `json:"SupportedVersions,omitempty"`
+	// SupportedVersions is a pointer so that, like real hosts, an absent
+	// value is not encoded (a struct is never omitted by encoding/json).
+	SupportedVersions *ProtocolSupport `json:"SupportedVersions,omitempty"`
 }
 
 // VMHostedContainerSettingsV2 is the decoded ContainerConfig.
