@@ -172,11 +172,13 @@ func TestStartWaitSignal(t *testing.T) {
 	}
 }
 
-// orphan starts a shell that forks a background subshell exiting with code,
-// prints its pid and exits, so the subshell is reparented to this process.
+// orphan starts a shell that forks a background subshell, prints its pid and
+// exits. The subshell waits for the shell to be gone (so the shell cannot
+// reap it and it is reparented to this process), then runs script.
 func orphan(t *testing.T, script string) int {
 	t.Helper()
-	res, err := rp.Run(ctxT(t), exec.Command("/bin/sh", "-c", "("+script+") </dev/null >/dev/null 2>&1 & echo $!"))
+	sh := "p=$$; (while kill -0 $p 2>/dev/null; do sleep 0.01; done; " + script + ") </dev/null >/dev/null 2>&1 & echo $!"
+	res, err := rp.Run(ctxT(t), exec.Command("/bin/sh", "-c", sh))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +233,7 @@ func TestOrphanIsReapedAndWatchable(t *testing.T) {
 
 func TestWatchBeforeExit(t *testing.T) {
 	mark := rp.Mark()
-	pid := orphan(t, "sleep 1000")
+	pid := orphan(t, "exec sleep 1000")
 	p := rp.Watch(pid, mark)
 	if _, ok := p.Exited(); ok {
 		t.Fatal("running orphan reported exited")

@@ -121,4 +121,3 @@ func readLog(path string) []byte {
 	os.Remove(path)
 	return b
 }
-
