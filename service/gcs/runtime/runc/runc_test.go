@@ -523,3 +523,21 @@ func TestErrors(t *testing.T) {
 		}
 	})
 }
+
+// runc creates a missing working directory itself (lifecycle.md §13 has the
+// GCS create <rootfs>/<cwd> first; runc 1.5 no longer needs that).
+func TestMissingCwd(t *testing.T) {
+	t.Parallel()
+	p := newPipes(t)
+	spec := testutil.Spec("/bin/pwd")
+	spec.Process.Cwd = "/not/there/yet"
+	c := create(t, spec, p.child)
+	p.closeChild()
+	if err := c.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, p.stdout); got != "/not/there/yet\n" {
+		t.Fatalf("pwd printed %q", got)
+	}
+	wait(t, c, 0)
+}
