@@ -132,7 +132,7 @@ type ProtocolSupport struct {
 // document (VMHostedContainerSettingsV2) encoded as a string.
 type ContainerCreate struct {
 	MessageBase
-	ContainerConfig   string          `json:"ContainerConfig"`
+	ContainerConfig string `json:"ContainerConfig"`
 	// SupportedVersions is a pointer so that, like real hosts, an absent
 	// value is not encoded (a struct is never omitted by encoding/json).
 	SupportedVersions *ProtocolSupport `json:"SupportedVersions,omitempty"`
