@@ -105,14 +105,23 @@ func (b *Bridge) Serve(ctx context.Context, conn net.Conn) error {
 	log := b.log.WithField("remote", conn.RemoteAddr().String())
 	log.Info("bridge connection up")
 
+	// The reader only notices the end of ctx, or a failed write, through
+	// the connection: close it in both cases.
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
 	writerDone := make(chan error, 1)
-	go func() { writerDone <- b.writeLoop(connCtx, conn) }()
+	go func() {
+		err := b.writeLoop(connCtx, conn)
+		if err != nil {
+			_ = conn.Close()
+		}
+		writerDone <- err
+	}()
 
 	readErr := b.readLoop(ctx, conn, log)
 	cancel()
 	_ = conn.Close()
-	werr := <-writerDone
-	if readErr == nil {
+	if werr := <-writerDone; werr != nil {
 		readErr = werr
 	}
 	log.WithError(readErr).Info("bridge connection down")
