@@ -205,7 +205,12 @@ func (c *Client) CallRaw(ctx context.Context, t prot.MessageIdentifier, body []b
 			c.fail(err)
 			return err
 		}
-		return decodeResponse(t, r.body, resp)
+		err := decodeResponse(t, r.body, resp)
+		if errors.Is(err, ErrProtocol) {
+			// A body the host cannot decode tears its bridge down.
+			c.fail(err)
+		}
+		return err
 	case <-ctx.Done():
 		// A real host abandons the call but still expects the response;
 		// keep the id registered so the late reply is consumed silently.
