@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/opengcs/opengcs/internal/hostclient"
+	"github.com/opengcs/opengcs/internal/testutil"
 	"github.com/opengcs/opengcs/service/gcs/transport"
 )
 
@@ -37,9 +38,9 @@ type Options struct {
 	Binary string
 	// Env is added to the gcs environment.
 	Env []string
-	// Containers passes -runc <repo>/bin/runc and a private
-	// -cgroup-prefix, removed with every cgroup below it when the gcs
-	// stops.
+	// Containers gives the gcs a private -cgroup-prefix, removed with
+	// every cgroup below it when the gcs stops. (-runc <repo>/bin/runc is
+	// always passed.)
 	Containers bool
 }
 
@@ -60,28 +61,10 @@ type GCS struct {
 	stopOnce sync.Once
 }
 
-// RepoRoot finds the module root from the working directory.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // Binary returns <repo>/bin/<name>, building ./cmd/<name> when the file is
 // missing.
 func Binary(name string) (string, error) {
-	root, err := RepoRoot()
+	root, err := testutil.RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -146,16 +129,17 @@ func start(dir string, o Options) (*GCS, error) {
 		"--", "/bin/sh", "-c", `mount -t tmpfs -o mode=0755 tmpfs /run && exec "$0" "$@"`,
 		bin, "-v4", "-transport", "unix:" + tr.Prefix, "-loglevel", "debug", "-redial-interval", "20ms",
 	}
+	runc, err := testutil.RuncBinary()
+	if err != nil {
+		l.Close()
+		logFile.Close()
+		return nil, err
+	}
+	args = append(args, "-runc", runc)
 	var cgroupPrefix string
 	if o.Containers {
-		runc, err := Binary("runc")
-		if err != nil {
-			l.Close()
-			logFile.Close()
-			return nil, err
-		}
 		cgroupPrefix = fmt.Sprintf("/opengcs-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-		args = append(args, "-runc", runc, "-cgroup-prefix", cgroupPrefix)
+		args = append(args, "-cgroup-prefix", cgroupPrefix)
 	}
 	args = append(args, o.Args...)
 	cmd := exec.Command("unshare", args...)

@@ -123,6 +123,8 @@ func (e *env) notification(id string) *prot.ContainerNotification {
 func readAll(t *testing.T, st *hostclient.Stdio, i int) string {
 	t.Helper()
 	b, err := io.ReadAll(st.Conn(i))
+	// A host closes its end once it has drained a stream.
+	st.Conn(i).Close()
 	if err != nil {
 		t.Fatalf("read stream %d: %v", i, err)
 	}
