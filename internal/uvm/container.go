@@ -50,9 +50,9 @@ type container struct {
 	hostNetwork bool
 	// userFromName is set when the spec's user was resolved from a name.
 	userFromName bool
-	bundle     string
-	scratch    string
-	spec       *specs.Spec
+	bundle       string
+	scratch      string
+	spec         *specs.Spec
 
 	state atomic.Int32
 	rc    runtime.Container
@@ -89,7 +89,7 @@ func newContainer(id, activityID string) *container {
 	return c
 }
 
-func (c *container) getState() containerState { return containerState(c.state.Load()) }
+func (c *container) getState() containerState  { return containerState(c.state.Load()) }
 func (c *container) setState(s containerState) { c.state.Store(int32(s)) }
 
 func (c *container) setExitType(t prot.NotificationType) {

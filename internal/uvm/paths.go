@@ -48,4 +48,3 @@ func cgroupJoin(prefix, p string) string {
 	}
 	return filepath.Join(prefix, p)
 }
-
