@@ -18,7 +18,13 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/opengcs/opengcs/internal/command"
+	"github.com/opengcs/opengcs/internal/network"
+	"github.com/opengcs/opengcs/internal/network/ifname"
+	"github.com/opengcs/opengcs/internal/network/netconf"
 	"github.com/opengcs/opengcs/internal/reaper"
+	"github.com/opengcs/opengcs/internal/storage"
+	"github.com/opengcs/opengcs/internal/storage/devices"
 	"github.com/opengcs/opengcs/internal/uvm"
 	"github.com/opengcs/opengcs/service/gcs/bridge"
 	"github.com/opengcs/opengcs/service/gcs/handlers"
@@ -49,6 +55,8 @@ type options struct {
 	runcRoot         string
 	noPivot          bool
 	cgroupPrefix     string
+	sysfsRoot        string
+	devRoot          string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -76,6 +84,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.runcRoot, "runc-root", "/run/runc", "runc's state directory")
 	fs.BoolVar(&o.noPivot, "no-pivot", true, "run containers with runc --no-pivot (required on an initramfs root)")
 	fs.StringVar(&o.cgroupPrefix, "cgroup-prefix", "", "prefix of every cgroup the gcs creates (tests use a private one)")
+	fs.StringVar(&o.sysfsRoot, "sysfs-root", "/sys", "where hardware lookups read sysfs (tests point it at a fake tree)")
+	fs.StringVar(&o.devRoot, "dev-root", "/dev", "where hardware lookups find device nodes")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -171,6 +181,16 @@ func run(o *options, log *logrus.Logger) error {
 		return fmt.Errorf("runc runtime: %w", err)
 	}
 
+	netMgr, err := network.New(network.Options{
+		Resolver: ifname.New(o.sysfsRoot),
+		DHCP:     netconf.DHCPClient{Runner: command.Reaper(rp)},
+	})
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	defer netMgr.Close()
+	store := storage.NewManager(devices.Roots{Sys: o.sysfsRoot, Dev: o.devRoot}, tr, command.Reaper(rp))
+
 	mux := bridge.NewMux()
 	b := bridge.New(bridge.Config{
 		Mux:            mux,
@@ -188,6 +208,9 @@ func run(o *options, log *logrus.Logger) error {
 		Reaper:       rp,
 		Notifier:     b,
 		CgroupPrefix: o.cgroupPrefix,
+		Storage:      store,
+		Network:      netMgr,
+		DevRoot:      o.devRoot,
 		PowerOff: func() error {
 			close(shutdown)
 			unix.Sync()

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"github.com/opengcs/opengcs/internal/command"
 	"path/filepath"
 	"strings"
 	"time"
@@ -31,10 +32,12 @@ type Manager struct {
 
 // NewManager returns a Manager using roots for device lookup and t to dial
 // the host's Plan 9 servers.
-func NewManager(roots devices.Roots, t transport.Transport) *Manager {
+//
+// run executes helper programs (mkfs); nil means command.Plain.
+func NewManager(roots devices.Roots, t transport.Transport, run command.Runner) *Manager {
 	mapper := devicemapper.New(roots)
 	return &Manager{
-		disks:     &scsi.Disks{Lookup: scsi.Lookup{Roots: roots}, Mapper: mapper, LookupTimeout: DefaultLookupTimeout},
+		disks:     &scsi.Disks{Lookup: scsi.Lookup{Roots: roots}, Mapper: mapper, LookupTimeout: DefaultLookupTimeout, Runner: run},
 		pmem:      &pmem.Devices{Roots: roots, Mapper: mapper},
 		transport: t,
 		timeout:   DefaultLookupTimeout,

@@ -23,7 +23,7 @@ func hresult(err error) prot.HResult {
 }
 
 func TestValidation(t *testing.T) {
-	m := storage.NewManager(storagetest.FakeRoots(t), transport.NewUnix(filepath.Join(t.TempDir(), "h")))
+	m := storage.NewManager(storagetest.FakeRoots(t), transport.NewUnix(filepath.Join(t.TempDir(), "h")), nil)
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -86,7 +86,7 @@ func TestDiskLayersRootfs(t *testing.T) {
 	storagetest.AddSCSIDisk(t, roots, 0, 1, "sdb", storagetest.Loop(t, scratchImg, false), nil)
 	layer := storagetest.LayerImage(t, "layer.img", map[string]string{"bin/sh": "shell"}, false)
 	storagetest.BlockNode(t, roots.DevPath("pmem0"), storagetest.Loop(t, layer, true))
-	m := storage.NewManager(roots, transport.NewUnix(filepath.Join(t.TempDir(), "h")))
+	m := storage.NewManager(roots, transport.NewUnix(filepath.Join(t.TempDir(), "h")), nil)
 	root := storagetest.Tmpfs(t)
 
 	bundle := filepath.Join(root, "run/gcs/c/S")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/opengcs/opengcs/internal/command"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -38,6 +39,9 @@ type Config struct {
 	Chronyd string
 	// Backoff paces restarts; the zero value means DefaultBackoff.
 	Backoff Backoff
+	// Runner runs chronyd (command.Plain when nil; the gcs passes its
+	// reaper).
+	Runner command.Runner
 	// Log receives chronyd's output and restart warnings; nil means the
 	// standard logger.
 	Log *logrus.Entry
@@ -142,8 +146,8 @@ func Start(ctx context.Context, cfg Config) error {
 	cfg.Log.WithFields(logrus.Fields{"ptp": dev, "config": conf}).Info("starting chronyd")
 	// -n keeps chronyd in the foreground: a daemonising chronyd would look
 	// like an exit to the restart monitor.
-	go Supervise(ctx, func(ctx context.Context) *exec.Cmd {
-		return exec.CommandContext(ctx, bin, "-n", "-f", conf)
+	go Supervise(ctx, cfg.Runner, func() *exec.Cmd {
+		return exec.Command(bin, "-n", "-f", conf)
 	}, cfg.Backoff, cfg.Log)
 	return nil
 }
@@ -180,18 +184,18 @@ func (b Backoff) delays() func() time.Duration {
 	}
 }
 
-// Supervise runs the command newCmd builds, forever: each time it exits (or
-// fails to start) it is logged and started again after the next back-off
-// delay. Its stdout and stderr are logged line by line. It returns when
-// ctx ends; the command is built with ctx so that it is killed then.
-func Supervise(ctx context.Context, newCmd func(context.Context) *exec.Cmd, b Backoff, log *logrus.Entry) {
+// Supervise runs the command newCmd builds through run, forever: each time
+// it exits (or fails to start) its output is logged line by line and it is
+// started again after the next back-off delay. It returns when ctx ends,
+// which kills the command.
+func Supervise(ctx context.Context, run command.Runner, newCmd func() *exec.Cmd, b Backoff, log *logrus.Entry) {
 	if log == nil {
 		log = logrus.NewEntry(logrus.StandardLogger())
 	}
 	next := b.delays()
 	for ctx.Err() == nil {
-		cmd := newCmd(ctx)
-		err := runLogged(cmd, log)
+		cmd := newCmd()
+		err := runLogged(ctx, run, cmd, log)
 		if ctx.Err() != nil {
 			return
 		}
@@ -206,12 +210,10 @@ func Supervise(ctx context.Context, newCmd func(context.Context) *exec.Cmd, b Ba
 	}
 }
 
-// runLogged runs cmd with its output logged line by line.
-func runLogged(cmd *exec.Cmd, log *logrus.Entry) error {
-	cmd.WaitDelay = time.Second
+// runLogged runs cmd to completion with its output logged line by line as
+// it comes.
+func runLogged(ctx context.Context, run command.Runner, cmd *exec.Cmd, log *logrus.Entry) error {
 	pr, pw := io.Pipe()
-	cmd.Stdout = pw
-	cmd.Stderr = pw
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -221,7 +223,7 @@ func runLogged(cmd *exec.Cmd, log *logrus.Entry) error {
 		}
 		_, _ = io.Copy(io.Discard, pr)
 	}()
-	err := cmd.Run()
+	err := command.Stream(ctx, run, cmd, pw)
 	pw.Close()
 	<-done
 	return err

@@ -197,11 +197,11 @@ func TestSuperviseRestarts(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Supervise(ctx, func(ctx context.Context) *exec.Cmd {
+		Supervise(ctx, nil, func() *exec.Cmd {
 			if runs.Add(1) < 4 {
-				return exec.CommandContext(ctx, "sh", "-c", "echo short run; exit 3")
+				return exec.Command("sh", "-c", "echo short run; exit 3")
 			}
-			return exec.CommandContext(ctx, "sleep", "300")
+			return exec.Command("sleep", "300")
 		}, quickBackoff(), logrus.NewEntry(logger))
 	}()
 	deadline := time.Now().Add(30 * time.Second)

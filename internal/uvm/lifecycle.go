@@ -14,6 +14,7 @@ import (
 
 	"github.com/opengcs/opengcs/internal/network"
 	"github.com/opengcs/opengcs/internal/oci"
+	"github.com/opengcs/opengcs/internal/storage/mount"
 	"github.com/opengcs/opengcs/internal/storage/overlay"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 	"github.com/opengcs/opengcs/service/gcs/stdio"
@@ -237,6 +238,16 @@ func (h *Host) DeleteContainerState(ctx context.Context, id string) error {
 	for _, p := range c.execs.all() {
 		if p.relay != nil {
 			p.relay.Close()
+		}
+	}
+	// A v1 host removes the layers first; a v2 host after this call. A
+	// rootfs still mounted inside the bundle is unmounted here so that
+	// removing the bundle never reaches into it.
+	if rootfs := h.rootfsOf(c); checkUnder("rootfs", rootfs, bundleRoots) == nil {
+		if mounted, _ := mount.IsMountPoint(rootfs); mounted {
+			if err := overlay.Unmount(ctx, rootfs); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if err := overlay.UnbindBundle(ctx, c.scratch, h.rootfsOf(c)); err != nil {

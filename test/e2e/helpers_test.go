@@ -46,23 +46,35 @@ func newEnv(t *testing.T) *env {
 
 func bundleOf(id string) string { return "/run/gcs/c/" + id }
 
-// spec returns a standalone container spec whose root is the busybox layer.
+func rootfsOf(id string) string  { return bundleOf(id) + "/rootfs" }
+func scratchOf(id string) string { return bundleOf(id) + "/scratch/" + id }
+
+// spec returns a standalone container spec; its root is the overlay that
+// create mounts.
 func (e *env) spec(args ...string) *specs.Spec {
 	s := testutil.Spec(args...)
 	s.Hostname = ""
-	s.Root = &specs.Root{Path: e.layer, Readonly: true}
+	s.Root = &specs.Root{Path: "rootfs"}
 	return s
 }
 
-// create sends Create for a standalone container and registers its
-// deletion.
+// create does what a shim v1 host does for a standalone container:
+// CombinedLayers Add of the busybox layer with a scratch in the bundle,
+// Create, Start; and registers the teardown (CombinedLayers Remove, then
+// DeleteContainerState).
 func (e *env) create(id string, s *specs.Spec) {
 	e.t.Helper()
 	ctx := ctxT(e.t, 60*time.Second)
-	if err := e.c.CreateContainer(ctx, id, hostclient.ContainerSettings(bundleOf(id), "", s)); err != nil {
+	layers := &prot.LCOWCombinedLayers{ContainerID: id, ContainerRootPath: rootfsOf(id), Layers: []prot.Layer{{Path: e.layer}}, ScratchPath: scratchOf(id)}
+	if err := e.c.Modify(ctx, prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceCombinedLayers, layers); err != nil {
+		e.t.Fatalf("combined layers for %s: %v", id, err)
+	}
+	s.Root.Path = rootfsOf(id)
+	if err := e.c.CreateContainer(ctx, id, hostclient.ContainerSettings(bundleOf(id), scratchOf(id), s)); err != nil {
 		e.t.Fatalf("create %s: %v", id, err)
 	}
 	e.t.Cleanup(func() {
+		_ = e.c.Modify(context.Background(), prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfsOf(id)})
 		_ = e.c.DeleteContainerState(context.Background(), id)
 	})
 	if err := e.c.Start(ctx, id); err != nil {

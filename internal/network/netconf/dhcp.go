@@ -1,9 +1,9 @@
 package netconf
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/opengcs/opengcs/internal/command"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -30,6 +30,9 @@ type DHCPClient struct {
 	Script string
 	// Timeout bounds one run; DefaultDHCPTimeout when 0.
 	Timeout time.Duration
+	// Runner runs the client (command.Plain when nil; the gcs passes its
+	// reaper).
+	Runner command.Runner
 }
 
 // Run obtains a lease for ifname inside the network namespace ns. The client
@@ -51,29 +54,23 @@ func (d DHCPClient) Run(ctx context.Context, ns netns.NsHandle, ifname string) e
 	defer cancel()
 
 	args := append(append([]string{}, argv[1:]...), "-q", "-i", ifname, "-s", script)
-	cmd := exec.CommandContext(ctx, argv[0], args...)
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	cmd.WaitDelay = time.Second
-
+	cmd := exec.Command(argv[0], args...)
 	log := logrus.WithFields(logrus.Fields{"ifname": ifname, "command": strings.Join(cmd.Args, " "), "timeout": timeout.String()})
 	log.Debug("running DHCP client")
-	if err := runInNetNS(ns, cmd.Start); err != nil {
-		if cmd.Process != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		return fmt.Errorf("%w: start %s: %w", ErrDHCP, argv[0], err)
-	}
-	if err := cmd.Wait(); err != nil {
+	var out []byte
+	err := runInNetNS(ns, func() error {
+		var rerr error
+		out, rerr = command.CombinedOutput(ctx, d.Runner, cmd)
+		return rerr
+	})
+	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
-		log.WithError(err).WithField("output", out.String()).Warn("DHCP client failed")
-		return fmt.Errorf("%w on %s: %w: %s", ErrDHCP, ifname, err, strings.TrimSpace(out.String()))
+		log.WithError(err).WithField("output", string(out)).Warn("DHCP client failed")
+		return fmt.Errorf("%w on %s: %w: %s", ErrDHCP, ifname, err, strings.TrimSpace(string(out)))
 	}
-	log.WithField("output", out.String()).Debug("DHCP client succeeded")
+	log.WithField("output", string(out)).Debug("DHCP client succeeded")
 	return nil
 }
 

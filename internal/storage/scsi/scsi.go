@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/opengcs/opengcs/internal/command"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,8 @@ type Disks struct {
 	// LookupTimeout bounds the wait for the device to appear (0: only the
 	// caller's context bounds it).
 	LookupTimeout time.Duration
+	// Runner runs mkfs (command.Plain when nil; the gcs passes its reaper).
+	Runner command.Runner
 }
 
 // Mount makes the disk of cfg available at cfg.MountPath: as a symlink to
@@ -133,7 +136,7 @@ func (d *Disks) Mount(ctx context.Context, cfg Config) (err error) {
 		fstype = detected
 	}
 	if cfg.EnsureFilesystem && detected != fstype {
-		if err := format(ctx, fstype, dev); err != nil {
+		if err := format(ctx, d.Runner, fstype, dev); err != nil {
 			return err
 		}
 	}
@@ -220,17 +223,17 @@ func detect(dev string) (string, error) {
 }
 
 // format makes a new fstype file system on dev.
-func format(ctx context.Context, fstype, dev string) error {
+func format(ctx context.Context, run command.Runner, fstype, dev string) error {
 	var cmd *exec.Cmd
 	switch fstype {
 	case Ext4:
-		cmd = exec.CommandContext(ctx, "mkfs.ext4", "-q", "-F", dev)
+		cmd = exec.Command("mkfs.ext4", "-q", "-F", dev)
 	case XFS:
-		cmd = exec.CommandContext(ctx, "mkfs.xfs", "-q", "-f", dev)
+		cmd = exec.Command("mkfs.xfs", "-q", "-f", dev)
 	default:
 		return fmt.Errorf("format %q: %w", fstype, ErrUnsupportedFilesystem)
 	}
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := command.CombinedOutput(ctx, run, cmd); err != nil {
 		return fmt.Errorf("%s %s: %w: %s", cmd.Args[0], dev, err, out)
 	}
 	logrus.WithContext(ctx).WithFields(logrus.Fields{"device": dev, "fstype": fstype}).Info("formatted")
