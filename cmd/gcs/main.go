@@ -55,6 +55,7 @@ type options struct {
 	runcRoot         string
 	noPivot          bool
 	cgroupPrefix     string
+	cgroupRoot       string
 	sysfsRoot        string
 	devRoot          string
 }
@@ -84,6 +85,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.runcRoot, "runc-root", "/run/runc", "runc's state directory")
 	fs.BoolVar(&o.noPivot, "no-pivot", true, "run containers with runc --no-pivot (required on an initramfs root)")
 	fs.StringVar(&o.cgroupPrefix, "cgroup-prefix", "", "prefix of every cgroup the gcs creates (tests use a private one)")
+	fs.StringVar(&o.cgroupRoot, "cgroup-root", "/sys/fs/cgroup", "where the cgroup file systems are mounted")
 	fs.StringVar(&o.sysfsRoot, "sysfs-root", "/sys", "where hardware lookups read sysfs (tests point it at a fake tree)")
 	fs.StringVar(&o.devRoot, "dev-root", "/dev", "where hardware lookups find device nodes")
 	if err := fs.Parse(args); err != nil {
@@ -176,6 +178,11 @@ func run(o *options, log *logrus.Logger) error {
 		return fmt.Errorf("child reaper: %w", err)
 	}
 	defer rp.Close()
+	cgroups, layout, err := startDuties(ctx, o, entry, command.Reaper(rp))
+	if err != nil {
+		return err
+	}
+	defer layout.Teardown()
 	rt, err := runc.New(runc.Options{Binary: o.runcBinary, Root: o.runcRoot, NoPivot: o.noPivot, Reaper: rp, Logger: entry})
 	if err != nil {
 		return fmt.Errorf("runc runtime: %w", err)
@@ -211,6 +218,11 @@ func run(o *options, log *logrus.Logger) error {
 		Storage:      store,
 		Network:      netMgr,
 		DevRoot:      o.devRoot,
+		Stats:        cgroups.StatsJSON,
+		UpdatePodMemoryLimit: func() error {
+			_, _, err := layout.UpdatePodsLimit()
+			return err
+		},
 		PowerOff: func() error {
 			close(shutdown)
 			unix.Sync()

@@ -186,6 +186,10 @@ func (h *Hierarchy) EnableMemoryHierarchy() error {
 	if !ok {
 		return fmt.Errorf("enable memory hierarchy: %w", ErrNoMemoryController)
 	}
+	// A base below the root (a private prefix) may not exist yet.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("enable memory hierarchy: %w", err)
+	}
 	p := filepath.Join(dir, "memory.use_hierarchy")
 	if err := writeValue(p, "1"); err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -38,10 +38,6 @@ type Options struct {
 	Binary string
 	// Env is added to the gcs environment.
 	Env []string
-	// Containers gives the gcs a private -cgroup-prefix, removed with
-	// every cgroup below it when the gcs stops. (-runc <repo>/bin/runc is
-	// always passed.)
-	Containers bool
 }
 
 // GCS is a running gcs.
@@ -50,7 +46,8 @@ type GCS struct {
 	Dir       string
 	LogPath   string
 	Ports     hostclient.PortAllocator
-	// CgroupPrefix is the private cgroup prefix of a Containers gcs.
+	// CgroupPrefix is the gcs's private cgroup prefix, removed with every
+	// cgroup below it when the gcs stops.
 	CgroupPrefix string
 
 	cmd      *exec.Cmd
@@ -135,12 +132,10 @@ func start(dir string, o Options) (*GCS, error) {
 		logFile.Close()
 		return nil, err
 	}
-	args = append(args, "-runc", runc)
-	var cgroupPrefix string
-	if o.Containers {
-		cgroupPrefix = fmt.Sprintf("/opengcs-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-		args = append(args, "-cgroup-prefix", cgroupPrefix)
-	}
+	// Every gcs gets a private cgroup prefix: it creates /gcs and /pods
+	// and moves itself into /gcs at start.
+	cgroupPrefix := fmt.Sprintf("/opengcs-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	args = append(args, "-runc", runc, "-cgroup-prefix", cgroupPrefix, "-disable-time-sync")
 	args = append(args, o.Args...)
 	cmd := exec.Command("unshare", args...)
 	cmd.Stdout = logFile

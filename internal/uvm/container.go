@@ -48,6 +48,8 @@ type container struct {
 	// nsID is the lower-cased network namespace of the spec.
 	nsID        string
 	hostNetwork bool
+	// cgroupPath is the container's cgroup below the gcs's cgroup prefix.
+	cgroupPath string
 	// userFromName is set when the spec's user was resolved from a name.
 	userFromName bool
 	bundle       string

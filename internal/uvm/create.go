@@ -83,6 +83,7 @@ func (h *Host) CreateContainer(ctx context.Context, id string, settings *prot.VM
 	}
 	oci.ApplyHostNetwork(spec, c.hostNetwork)
 	if spec.Linux != nil && spec.Linux.CgroupsPath != "" {
+		c.cgroupPath = spec.Linux.CgroupsPath
 		spec.Linux.CgroupsPath = cgroupJoin(h.cfg.CgroupPrefix, spec.Linux.CgroupsPath)
 	}
 	if err := os.MkdirAll(c.bundle, 0o700); err != nil {

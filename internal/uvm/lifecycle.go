@@ -170,11 +170,7 @@ func (h *Host) GetProperties(ctx context.Context, id string, q *prot.PropertyQue
 			if h.cfg.Stats == nil {
 				return nil, prot.Errorf(prot.HrFail, "statistics are not available")
 			}
-			path := ""
-			if c.spec.Linux != nil {
-				path = c.spec.Linux.CgroupsPath
-			}
-			m, err := h.cfg.Stats(path)
+			m, err := h.cfg.Stats(c.cgroupPath)
 			if err != nil {
 				return nil, prot.Errorf(prot.HrFail, "statistics of %s: %v", id, err)
 			}

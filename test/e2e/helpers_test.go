@@ -35,7 +35,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	g := gcstest.Start(t, gcstest.Options{Containers: true})
+	g := gcstest.Start(t, gcstest.Options{})
 	c := connect(t, g)
 	layer := filepath.Join(t.TempDir(), "layer")
 	if err := testutil.BusyboxRootfs(layer); err != nil {
