@@ -149,3 +149,70 @@ func mustContain(t *testing.T, got, want string) {
 		t.Fatalf("%q does not contain %q", got, want)
 	}
 }
+
+func procArgs(args ...string) *specs.Process {
+	return &specs.Process{Args: args, Cwd: "/", Env: []string{"PATH=/bin"}}
+}
+
+// runOnce runs one container printing to stdout and exiting with code,
+// checks what a host sees, and tears it down; for use from goroutines.
+func (e *env) runOnce(id, script, wantOut string, code int) error {
+	ctx := ctxT(e.t, 120*time.Second)
+	layers := &prot.LCOWCombinedLayers{ContainerID: id, ContainerRootPath: rootfsOf(id), Layers: []prot.Layer{{Path: e.layer}}, ScratchPath: scratchOf(id)}
+	if err := e.c.Modify(ctx, prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceCombinedLayers, layers); err != nil {
+		return err
+	}
+	s := e.spec("sh", "-c", fmt.Sprintf("%s; exit %d", script, code))
+	s.Root.Path = rootfsOf(id)
+	if err := e.c.CreateContainer(ctx, id, hostclient.ContainerSettings(bundleOf(id), scratchOf(id), s)); err != nil {
+		return fmt.Errorf("create %s: %w", id, err)
+	}
+	if err := e.c.Start(ctx, id); err != nil {
+		return err
+	}
+	st, err := hostclient.OpenStdio(e.g.Transport, &e.g.Ports, false, true, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	pid, err := e.c.ExecuteProcess(ctx, id, &prot.ProcessParameters{CreateStdOutPipe: true}, st.Ports)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	if err := st.Accept(ctx); err != nil {
+		return err
+	}
+	out, err := io.ReadAll(st.Conn(hostclient.StdOut))
+	st.Conn(hostclient.StdOut).Close()
+	if err != nil || string(out) != wantOut {
+		return fmt.Errorf("%s: stdout %q (%v), want %q", id, out, err, wantOut)
+	}
+	got, err := e.c.WaitForProcess(ctx, id, pid, prot.InfiniteWaitTimeout)
+	if err != nil || got != uint32(code) {
+		return fmt.Errorf("%s: exit %d (%v), want %d", id, got, err, code)
+	}
+	// Teardown as a v1 host does it.
+	if err := e.c.Shutdown(ctx, id, false); hostclient.ResultOf(err) != prot.HrVmcomputeSystemAlreadyStopped {
+		return fmt.Errorf("%s: shutdown of exited container: %v", id, err)
+	}
+	if err := e.c.Modify(ctx, prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfsOf(id)}); err != nil {
+		return err
+	}
+	return e.c.DeleteContainerState(ctx, id)
+}
+
+// runFull is runOnce plus consuming the container's notification.
+func (e *env) runFull(id string) error {
+	if err := e.runOnce(id, "echo hi", "hi\n", 0); err != nil {
+		return err
+	}
+	select {
+	case n := <-e.c.Notifications():
+		if n.ContainerID != id {
+			return fmt.Errorf("notification for %s, want %s", n.ContainerID, id)
+		}
+		return nil
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("no notification for %s", id)
+	}
+}
