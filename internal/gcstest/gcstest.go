@@ -158,17 +158,11 @@ func start(dir string, o Options) (*GCS, error) {
 // Accept waits for the gcs to dial the bridge and returns a client on that
 // connection (not yet negotiated).
 func (g *GCS) Accept(ctx context.Context) (*hostclient.Client, error) {
-	select {
-	case c, ok := <-g.conns:
-		if !ok {
-			return nil, fmt.Errorf("bridge listener closed")
-		}
-		return hostclient.New(c), nil
-	case <-g.exited:
-		return nil, fmt.Errorf("gcs exited before connecting: %v", g.waitErr)
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	c, err := g.AcceptConn(ctx)
+	if err != nil {
+		return nil, err
 	}
+	return hostclient.New(c), nil
 }
 
 func (g *GCS) acceptLoop() {
@@ -179,6 +173,22 @@ func (g *GCS) acceptLoop() {
 			return
 		}
 		g.conns <- c
+	}
+}
+
+// AcceptConn waits for the gcs to dial the bridge and returns the raw
+// connection (for a client resuming after Migrate).
+func (g *GCS) AcceptConn(ctx context.Context) (net.Conn, error) {
+	select {
+	case c, ok := <-g.conns:
+		if !ok {
+			return nil, fmt.Errorf("bridge listener closed")
+		}
+		return c, nil
+	case <-g.exited:
+		return nil, fmt.Errorf("gcs exited before connecting: %v", g.waitErr)
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 

@@ -57,6 +57,8 @@ type Client struct {
 	pending map[uint64]chan reply
 	err     error
 	done    chan struct{}
+	// migrating keeps outstanding calls alive across a dropped connection.
+	migrating bool
 
 	notes chan *prot.ContainerNotification
 }
@@ -70,8 +72,42 @@ func New(conn net.Conn) *Client {
 		done:    make(chan struct{}),
 		notes:   make(chan *prot.ContainerNotification, 1024),
 	}
-	go c.readLoop()
+	go c.readLoop(conn)
 	return c
+}
+
+// Migrate drops the connection while keeping every outstanding call, as a
+// host does around a live migration (protocol.md §12). ResumeOn continues
+// on the guest's next connection; until then calls cannot be sent.
+func (c *Client) Migrate() error {
+	c.mu.Lock()
+	c.migrating = true
+	conn := c.conn
+	c.mu.Unlock()
+	return conn.Close()
+}
+
+// ResumeOn continues on conn after Migrate: responses to calls sent on the
+// old connection are matched by their original ids, and new calls number
+// on from the old counter. The caller renegotiates (Negotiate).
+func (c *Client) ResumeOn(conn net.Conn) {
+	c.wmu.Lock()
+	c.mu.Lock()
+	c.conn = conn
+	c.migrating = false
+	c.mu.Unlock()
+	c.wmu.Unlock()
+	go c.readLoop(conn)
+}
+
+// connFailed ends the client unless conn was dropped on purpose.
+func (c *Client) connFailed(conn net.Conn, err error) {
+	c.mu.Lock()
+	keep := c.migrating || conn != c.conn
+	c.mu.Unlock()
+	if !keep {
+		c.fail(err)
+	}
 }
 
 // Notifications delivers container exit notifications in arrival order.
@@ -89,7 +125,11 @@ func (c *Client) Err() error {
 
 // Close ends the connection.
 func (c *Client) Close() error {
-	err := c.conn.Close()
+	c.mu.Lock()
+	conn := c.conn
+	c.migrating = false
+	c.mu.Unlock()
+	err := conn.Close()
 	c.fail(ErrClosed)
 	return err
 }
@@ -108,12 +148,12 @@ func (c *Client) fail(err error) {
 	}
 }
 
-func (c *Client) readLoop() {
-	r := bufio.NewReader(c.conn)
+func (c *Client) readLoop(conn net.Conn) {
+	r := bufio.NewReader(conn)
 	var hdr [prot.HeaderSize]byte
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			c.fail(fmt.Errorf("read header: %w", err))
+			c.connFailed(conn, fmt.Errorf("read header: %w", err))
 			return
 		}
 		h := prot.DecodeHeader(hdr[:])
@@ -123,7 +163,7 @@ func (c *Client) readLoop() {
 		}
 		body := make([]byte, h.BodySize())
 		if _, err := io.ReadFull(r, body); err != nil {
-			c.fail(fmt.Errorf("read body: %w", err))
+			c.connFailed(conn, fmt.Errorf("read body: %w", err))
 			return
 		}
 		switch h.Type & prot.TypeMask {

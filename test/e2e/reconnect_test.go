@@ -1,0 +1,82 @@
+package e2e
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/opengcs/opengcs/internal/gcstest"
+	"github.com/opengcs/opengcs/internal/testutil"
+	"github.com/opengcs/opengcs/service/gcs/prot"
+)
+
+// TestReconnectKeepsStateAndQueuesNotifications drops the bridge while a
+// container runs and a wait is outstanding. The container exits while no
+// connection is up: the wait's response and the exit notification must be
+// queued and delivered, in that order and with the original request id,
+// on the connection the gcs dials next, after which the host renegotiates
+// and keeps using the same container.
+func TestReconnectKeepsStateAndQueuesNotifications(t *testing.T) {
+	// A slow redial makes the disconnected window long enough for the
+	// container to exit inside it.
+	g := gcstest.Start(t, gcstest.Options{Args: []string{"-redial-interval", "2s"}})
+	c := connect(t, g)
+	layer := filepath.Join(t.TempDir(), "layer")
+	if err := testutil.BusyboxRootfs(layer); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, g: g, c: c, layer: layer}
+	id := newID(t)
+	e.create(id, e.spec("sh", "-c", "sleep 1; exit 5"))
+	p := e.exec(id, nil, false, false, false)
+
+	type result struct {
+		code uint32
+		err  error
+	}
+	waited := make(chan result, 1)
+	go func() {
+		code, err := c.WaitForProcess(ctxT(t, 60*time.Second), id, p.pid, prot.InfiniteWaitTimeout)
+		waited <- result{code, err}
+	}()
+	time.Sleep(100 * time.Millisecond) // let the wait reach the gcs
+	if err := c.Migrate(); err != nil {
+		t.Fatal(err)
+	}
+	dropped := time.Now()
+
+	conn, err := g.AcceptConn(ctxT(t, 30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gap := time.Since(dropped); gap < time.Second {
+		t.Fatalf("gcs redialled after %s; the container had not exited yet", gap)
+	}
+	c.ResumeOn(conn)
+	if _, err := c.Negotiate(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatalf("renegotiate: %v", err)
+	}
+	select {
+	case r := <-waited:
+		if r.err != nil || r.code != 5 {
+			t.Fatalf("wait answered across the reconnect: %d, %v", r.code, r.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the outstanding wait was never answered")
+	}
+	n := e.notification(id)
+	if n.Type != prot.NtUnexpectedExit {
+		t.Fatalf("notification %+v", n)
+	}
+	// State survived: the init is still answerable, and the container can be
+	// deleted on the new connection.
+	if code := e.wait(id, p.pid); code != 5 {
+		t.Fatalf("wait after reconnect: %d", code)
+	}
+	if err := c.DeleteContainerState(ctxT(t, 30*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Err(); err != nil {
+		t.Fatalf("client saw a protocol violation: %v", err)
+	}
+}
