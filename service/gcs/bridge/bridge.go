@@ -52,6 +52,14 @@ type Bridge struct {
 	out      *outQueue
 	inflight sync.WaitGroup
 	seq      sync.Mutex
+
+	// wmu serialises writes on the current connection. Whoever holds it
+	// drains the queue in order: a producer that finds it free writes its
+	// own frame at once (no hand-off to the writer goroutine); one that
+	// finds it taken leaves the frame to the holder or the writer.
+	wmu  sync.Mutex
+	cur  net.Conn // the connection being served, nil between connections
+	werr error    // first write error on cur
 }
 
 // New returns a bridge.
@@ -86,7 +94,7 @@ func (b *Bridge) Notify(n *prot.ContainerNotification) {
 		return
 	}
 	b.log.WithFields(logrus.Fields{"cid": n.ContainerID, "type": n.Type}).Info("queue container notification")
-	b.out.push(f)
+	b.send(f)
 }
 
 // Pending reports the number of frames waiting to be written.
@@ -109,34 +117,65 @@ func (b *Bridge) Serve(ctx context.Context, conn net.Conn) error {
 	// the connection: close it in both cases.
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
-	writerDone := make(chan error, 1)
+	b.wmu.Lock()
+	b.cur, b.werr = conn, nil
+	b.flushLocked()
+	b.wmu.Unlock()
+	writerDone := make(chan struct{})
 	go func() {
-		err := b.writeLoop(connCtx, conn)
-		if err != nil {
-			_ = conn.Close()
-		}
-		writerDone <- err
+		b.writeLoop(connCtx)
+		close(writerDone)
 	}()
 
 	readErr := b.readLoop(ctx, conn, log)
 	cancel()
 	_ = conn.Close()
-	if werr := <-writerDone; werr != nil {
-		readErr = werr
+	<-writerDone
+	b.wmu.Lock()
+	if b.werr != nil {
+		readErr = b.werr
 	}
+	b.cur, b.werr = nil, nil
+	b.wmu.Unlock()
 	log.WithError(readErr).Info("bridge connection down")
 	return readErr
 }
 
-func (b *Bridge) writeLoop(ctx context.Context, conn net.Conn) error {
-	for {
-		f, ok := b.out.pop(ctx)
+// send queues f and, unless another goroutine is writing, writes out the
+// queue itself.
+func (b *Bridge) send(f frame) {
+	b.out.push(f)
+	if !b.wmu.TryLock() {
+		return
+	}
+	b.flushLocked()
+	b.wmu.Unlock()
+}
+
+// writeLoop writes frames left in the queue by producers that found the
+// connection busy, until ctx ends.
+func (b *Bridge) writeLoop(ctx context.Context) {
+	for b.out.woken(ctx) {
+		b.wmu.Lock()
+		b.flushLocked()
+		b.wmu.Unlock()
+	}
+}
+
+// flushLocked writes queued frames in order on the current connection. A
+// failed write puts the frame back for the next connection and closes this
+// one so that its reader ends. Called with wmu held.
+func (b *Bridge) flushLocked() {
+	for b.cur != nil && b.werr == nil {
+		f, ok := b.out.tryPop()
 		if !ok {
-			return nil
+			return
 		}
-		if _, err := conn.Write(f.data); err != nil {
+		if _, err := b.cur.Write(f.data); err != nil {
 			b.out.pushFront(f)
-			return fmt.Errorf("write %s: %w", f.desc, err)
+			b.werr = fmt.Errorf("write %s: %w", f.desc, err)
+			_ = b.cur.Close()
+			return
 		}
 	}
 }
@@ -257,7 +296,7 @@ func (b *Bridge) respond(req *Request, resp prot.Response, err error, after *aft
 			return
 		}
 	}
-	b.out.push(f)
+	b.send(f)
 	if after != nil {
 		after.run()
 	}

@@ -44,26 +44,29 @@ func (q *outQueue) pushFront(f frame) {
 	q.signal()
 }
 
-// pop waits for a frame or for ctx to end.
-func (q *outQueue) pop(ctx context.Context) (frame, bool) {
-	for {
-		q.mu.Lock()
-		if len(q.frames) > 0 {
-			f := q.frames[0]
-			q.frames[0] = frame{}
-			q.frames = q.frames[1:]
-			if len(q.frames) == 0 {
-				q.frames = nil
-			}
-			q.mu.Unlock()
-			return f, true
-		}
-		q.mu.Unlock()
-		select {
-		case <-q.wake:
-		case <-ctx.Done():
-			return frame{}, false
-		}
+// tryPop removes the oldest frame, if any.
+func (q *outQueue) tryPop() (frame, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.frames) == 0 {
+		return frame{}, false
+	}
+	f := q.frames[0]
+	q.frames[0] = frame{}
+	q.frames = q.frames[1:]
+	if len(q.frames) == 0 {
+		q.frames = nil
+	}
+	return f, true
+}
+
+// woken waits until a frame may have been pushed or ctx ends.
+func (q *outQueue) woken(ctx context.Context) bool {
+	select {
+	case <-q.wake:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
