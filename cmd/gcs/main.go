@@ -89,6 +89,11 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.sysfsRoot, "sysfs-root", "/sys", "where hardware lookups read sysfs (tests point it at a fake tree)")
 	fs.StringVar(&o.devRoot, "dev-root", "/dev", "where hardware lookups find device nodes")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stdout)
+			fmt.Println("Usage: gcs [flags]")
+			fs.PrintDefaults()
+		}
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -139,6 +144,9 @@ func setupLogging(o *options) (*logrus.Logger, error) {
 
 func main() {
 	o, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gcs: %v\n", err)
 		os.Exit(2)
