@@ -49,8 +49,12 @@ deps:
 vet:
 	$(GO) vet ./...
 
+# RACE_PKGS are the concurrency-heavy packages also tested under -race.
+RACE_PKGS := ./service/... ./internal/uvm/... ./internal/reaper/... ./internal/hostclient/... ./internal/command/...
+
 test: deps build vet
 	$(GO) test -count=1 -timeout 12m ./...
+	$(GO) test -count=1 -race -timeout 8m $(RACE_PKGS)
 	$(MAKE) fuzz
 
 # fuzz runs every fuzz target briefly on top of its committed seed corpus.
