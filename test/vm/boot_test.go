@@ -20,6 +20,7 @@ var (
 	imageOnce sync.Once
 	image     *Image
 	imageErr  error
+	repoRoot  string
 )
 
 // requireImage builds the image, or fails (in CI, CI=true) or skips (on
@@ -38,9 +39,7 @@ func requireImage(t testing.TB) *Image {
 			imageErr = err
 			return
 		}
-		repo, err := RepoRoot(wd)
-		if err != nil {
-			imageErr = err
+		if repoRoot, imageErr = RepoRoot(wd); imageErr != nil {
 			return
 		}
 		dir, err := os.MkdirTemp("", "opengcs-vm-image-")
@@ -48,11 +47,12 @@ func requireImage(t testing.TB) *Image {
 			imageErr = err
 			return
 		}
-		runc := filepath.Join(repo, "bin/runc-static")
-		if _, err := os.Stat(runc); err != nil {
-			runc = ""
+		runc, err := StaticRunc(repoRoot, dir)
+		if err != nil {
+			imageErr = err
+			return
 		}
-		image, imageErr = BuildImage(repo, dir, runc)
+		image, imageErr = BuildImage(repoRoot, dir, runc)
 	})
 	if imageErr != nil {
 		if os.Getenv("CI") == "true" {
@@ -71,16 +71,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// bootTimeout bounds one boot under TCG (about 1.5 s unloaded; two VMs
+// bootTimeout bounds one boot under TCG (about 2 s unloaded; two VMs
 // on two busy cores take longer).
 const bootTimeout = 90 * time.Second
 
-// boot starts a VM and returns it with a negotiated bridge client. The VM
-// is killed at cleanup; its logs are printed if the test failed.
-func boot(t *testing.T) (*VM, *hostclient.Client, time.Duration) {
+// boot starts a VM (cfg.Image and cfg.Dir are filled in) and returns it
+// with a negotiated bridge client. The VM is killed at cleanup; if the
+// test failed, the console (init's markers, the kernel log and the gcs's
+// JSON log) and QEMU's output are printed.
+func boot(t *testing.T, cfg Config) (*VM, *hostclient.Client, time.Duration) {
 	t.Helper()
-	img := requireImage(t)
-	v, err := Start(Config{Image: img, Dir: t.TempDir()})
+	cfg.Image = requireImage(t)
+	cfg.Dir = t.TempDir()
+	v, err := Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,12 +112,12 @@ func boot(t *testing.T) (*VM, *hostclient.Client, time.Duration) {
 	return v, c, ready
 }
 
-func TestBootNegotiateShutdown(t *testing.T) {
-	v, c, ready := boot(t)
-	t.Logf("bridge ready %.2fs after qemu start", ready.Seconds())
-
-	// ShutdownGraceful of the utility VM: the gcs powers the guest off,
-	// and with -no-reboot QEMU exits. The gcs may not answer at all.
+// powerOff sends ShutdownGraceful for the utility VM (the null container
+// id): the gcs powers the guest off, and with -no-reboot QEMU exits. The
+// gcs may not answer at all. It then checks init's console markers and
+// returns the console text.
+func powerOff(t *testing.T, v *VM, c *hostclient.Client) string {
+	t.Helper()
 	go func() { _ = c.Shutdown(context.Background(), prot.NullContainerID, false) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -136,12 +139,13 @@ func TestBootNegotiateShutdown(t *testing.T) {
 			t.Errorf("console lacks %q", want)
 		}
 	}
-	if strings.Contains(console, "failed=0") == false {
+	if !strings.Contains(console, " failed=0") {
 		t.Errorf("some kernel modules failed to load")
 	}
 	if strings.Contains(console, "Kernel panic") {
 		t.Errorf("the guest panicked instead of powering off")
 	}
+	return console
 }
 
 // BenchmarkBootToBridge measures the wall time from QEMU's start to a
@@ -163,7 +167,7 @@ func BenchmarkBootToBridge(b *testing.B) {
 }
 
 func bootOnce(img *Image, dir string) (time.Duration, error) {
-	v, err := Start(Config{Image: img, Dir: dir})
+	v, err := Start(Config{Image: img, Dir: dir, GCSArgs: GCSTestArgs})
 	if err != nil {
 		return 0, err
 	}

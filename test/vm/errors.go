@@ -12,4 +12,8 @@ var (
 	ErrNotELF = errors.New("vm: extracted kernel is not an ELF image")
 	// ErrExited means QEMU exited before the bridge connected.
 	ErrExited = errors.New("vm: qemu exited")
+	// ErrQMP is an error reply or an unexpected message from QMP.
+	ErrQMP = errors.New("vm: qmp")
+	// ErrGuestCommand means a command run in the guest exited unexpectedly.
+	ErrGuestCommand = errors.New("vm: guest command")
 )

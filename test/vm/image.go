@@ -19,9 +19,14 @@ type Image struct {
 	Size    int64 // initrd bytes
 }
 
+// TestModules are the modules of the test image: the production set
+// plus loop, which the storage tests use for their backing devices.
+var TestModules = append(append([]string(nil), initrd.DefaultModules...), "loop")
+
 // BuildImage compiles init, vsockexec and gcs from the module at repo
 // (statically, CGO_ENABLED=0), and writes the initrd and the vmlinux into
-// dir. runc is included when runcPath is not empty.
+// dir. runc is included when runcPath is not empty. The modules are
+// TestModules.
 func BuildImage(repo, dir, runcPath string) (*Image, error) {
 	k, err := FindKernel()
 	if err != nil {
@@ -41,7 +46,7 @@ func BuildImage(repo, dir, runcPath string) (*Image, error) {
 	}
 	l := initrd.Layout{
 		Init: paths["init"], GCS: paths["gcs"], VsockExec: paths["vsockexec"],
-		Runc: runcPath, ModulesDir: k.ModulesDir,
+		Runc: runcPath, ModulesDir: k.ModulesDir, Modules: TestModules,
 	}
 	if bb, err := exec.LookPath("busybox"); err == nil {
 		l.Busybox = bb
@@ -80,6 +85,25 @@ func BuildImage(repo, dir, runcPath string) (*Image, error) {
 		img.Kernel = k.BzImage
 	}
 	return img, nil
+}
+
+// StaticRunc returns repo/bin/runc-static, building it (as `make
+// runc-static` does: cgo, seccomp, fully static) into dir when it is
+// missing. Containers in the VM need it.
+func StaticRunc(repo, dir string) (string, error) {
+	p := filepath.Join(repo, "bin", "runc-static")
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	p = filepath.Join(dir, "runc-static")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "seccomp netgo osusergo",
+		"-ldflags", "-s -w -extldflags -static", "-o", p, "github.com/opencontainers/runc")
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build static runc: %w\n%s", err, out)
+	}
+	return p, nil
 }
 
 // RepoRoot finds the module root (the directory with go.mod) above dir.

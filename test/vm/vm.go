@@ -2,7 +2,6 @@ package vm
 
 import (
 	"context"
-
 	"fmt"
 	"net"
 	"os"
@@ -19,8 +18,12 @@ const BaseCmdline = "console=ttyS0 quiet panic=-1 reboot=t cryptomgr.notests mit
 
 // InitArgs are the production init arguments (what a host passes after
 // "--"); the virtio-serial switch makes init run the gcs without the
-// vsockexec wrapper.
+// vsockexec wrapper. Config.GCSArgs are appended.
 const InitArgs = "-e 1 /bin/vsockexec -e 109 /bin/gcs -v4 -log-format json -loglevel debug"
+
+// TestOutPortName names the optional second virtio-serial port whose guest
+// writes land in VM.TestOut on the host (a QEMU file chardev).
+const TestOutPortName = "opengcs.testout"
 
 // Config describes one VM.
 type Config struct {
@@ -28,6 +31,10 @@ type Config struct {
 	Dir      string // work directory: sockets, console log
 	MemoryMB int    // default 256
 	Extra    string // extra kernel parameters
+	// GCSArgs are appended to the gcs command line (after InitArgs).
+	GCSArgs []string
+	// TestOut adds the TestOutPortName port (written to VM.TestOut).
+	TestOut bool
 }
 
 // VM is one running QEMU.
@@ -36,6 +43,8 @@ type VM struct {
 	listener net.Listener
 	Console  string // path of the serial console log
 	Stderr   string // path of qemu's own output
+	TestOut  string // path of the test output port's file (Config.TestOut)
+	QMPPath  string // QMP socket (see DialQMP)
 	exited   chan struct{}
 	waitErr  error
 	Started  time.Time
@@ -59,9 +68,11 @@ func Start(cfg Config) (*VM, error) {
 		listener: l,
 		Console:  filepath.Join(cfg.Dir, "console.log"),
 		Stderr:   filepath.Join(cfg.Dir, "qemu.log"),
+		QMPPath:  filepath.Join(cfg.Dir, "qmp.sock"),
 		exited:   make(chan struct{}),
 	}
-	appendLine := strings.Join([]string{BaseCmdline, "opengcs.bridge=virtio-serial", cfg.Extra, "--", InitArgs}, " ")
+	initArgs := strings.Join(append([]string{InitArgs}, cfg.GCSArgs...), " ")
+	appendLine := strings.Join([]string{BaseCmdline, "opengcs.bridge=virtio-serial", cfg.Extra, "--", initArgs}, " ")
 	args := []string{
 		"-accel", "tcg", "-nographic", "-nodefaults", "-no-reboot", "-no-user-config",
 		"-M", "q35", "-bios", QbootROM, "-m", fmt.Sprint(mem), "-smp", "1",
@@ -72,6 +83,13 @@ func Start(cfg Config) (*VM, error) {
 		"-chardev", "socket,id=bridge,path=" + sock,
 		"-device", "virtserialport,bus=vser0.0,chardev=bridge,name=opengcs.bridge",
 		"-device", "virtio-scsi-pci,id=scsi0",
+		"-qmp", "unix:" + v.QMPPath + ",server=on,wait=off",
+	}
+	if cfg.TestOut {
+		v.TestOut = filepath.Join(cfg.Dir, "testout.log")
+		args = append(args,
+			"-chardev", "file,id=testout,path="+v.TestOut,
+			"-device", "virtserialport,bus=vser0.0,chardev=testout,name="+TestOutPortName)
 	}
 	logf, err := os.Create(v.Stderr)
 	if err != nil {
