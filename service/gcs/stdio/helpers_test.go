@@ -22,12 +22,12 @@ const guard = 60 * time.Second
 // testHost plays the Windows host: it listens on stdio ports through the
 // unix transport, the way the GCS's peer does over vsock.
 type testHost struct {
-	t    *testing.T
+	t    testing.TB
 	tr   *transport.Unix
 	next uint32
 }
 
-func newTestHost(t *testing.T) *testHost {
+func newTestHost(t testing.TB) *testHost {
 	t.Helper()
 	// Short directory: unix socket paths are limited to 108 bytes.
 	dir, err := os.MkdirTemp("", "gcsstdio")
@@ -125,7 +125,7 @@ func drain(c net.Conn) <-chan drained {
 	return ch
 }
 
-func recv[T any](t *testing.T, ch <-chan T, what string) T {
+func recv[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
 	select {
 	case v := <-ch:

@@ -146,6 +146,13 @@ func (p *outPump) spliceAll() (written int64, handled bool, err error) {
 // socket behind dst, waiting for the pipe to have data (subject to its read
 // deadline) and for the socket to have room. n == 0 with a nil error is
 // EOF.
+//
+// EAGAIN from splice means the pipe is empty or the socket is full. Go's
+// poller is edge-triggered and only catches readiness changes that happen
+// after the wait was prepared, so the callback checks, while prepared,
+// which side is not ready (TIOCINQ on the pipe, a zero-timeout poll on the
+// socket) and only then waits on that side; if both look ready (data
+// arrived in between) it simply retries.
 func spliceOnce(src, dst syscall.RawConn) (int64, error) {
 	var (
 		n    int64
@@ -156,20 +163,20 @@ func spliceOnce(src, dst syscall.RawConn) (int64, error) {
 		werr := dst.Write(func(wfd uintptr) bool {
 			for {
 				n, serr = unix.Splice(int(rfd), nil, int(wfd), nil, spliceMax, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-				if serr != unix.EINTR {
-					break
+				if serr == unix.EINTR {
+					continue
+				}
+				if serr != unix.EAGAIN {
+					return true
+				}
+				if avail, err := unix.IoctlGetInt(int(rfd), unix.TIOCINQ); err == nil && avail == 0 {
+					pipeEmpty = true
+					return true
+				}
+				if !writable(int(wfd)) {
+					return false // wait for room in the socket
 				}
 			}
-			if serr != unix.EAGAIN {
-				return true
-			}
-			// EAGAIN: either the pipe is empty or the socket is full;
-			// TIOCINQ (FIONREAD) on the pipe tells which.
-			if avail, err := unix.IoctlGetInt(int(rfd), unix.TIOCINQ); err == nil && avail == 0 {
-				pipeEmpty = true
-				return true
-			}
-			return false // wait for room in the socket
 		})
 		if werr != nil {
 			serr = werr
@@ -184,6 +191,18 @@ func spliceOnce(src, dst syscall.RawConn) (int64, error) {
 		return 0, serr
 	}
 	return n, nil
+}
+
+// writable reports whether fd polls writable right now.
+func writable(fd int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n > 0 && fds[0].Revents&(unix.POLLOUT|unix.POLLERR|unix.POLLHUP) != 0
+	}
 }
 
 // copyAll is the read/write fallback (and the pty path).
