@@ -38,6 +38,10 @@ type Options struct {
 	Binary string
 	// Env is added to the gcs environment.
 	Env []string
+	// NetNS gives the gcs a network namespace of its own (only a loopback
+	// link, down), so that tests can create and move interfaces without
+	// touching the machine's. It dies with the gcs's PID namespace.
+	NetNS bool
 }
 
 // GCS is a running gcs.
@@ -123,9 +127,14 @@ func start(dir string, o Options) (*GCS, error) {
 	defer logFile.Close()
 	args := []string{
 		"--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private",
-		"--", "/bin/sh", "-c", `mount -t tmpfs -o mode=0755 tmpfs /run && exec "$0" "$@"`,
-		bin, "-v4", "-transport", "unix:" + tr.Prefix, "-loglevel", "debug", "-redial-interval", "20ms",
 	}
+	if o.NetNS {
+		args = append(args, "--net")
+	}
+	args = append(args,
+		"--", "/bin/sh", "-c", `mount -t tmpfs -o mode=0755 tmpfs /run && exec "$0" "$@"`,
+		bin, "-v4", "-transport", "unix:"+tr.Prefix, "-loglevel", "debug", "-redial-interval", "20ms",
+	)
 	runc, err := testutil.RuncBinary()
 	if err != nil {
 		l.Close()
