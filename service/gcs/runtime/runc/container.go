@@ -159,11 +159,7 @@ func (c *Container) Kill(ctx context.Context, sig syscall.Signal, all bool) erro
 // runc no longer knows the container the state is removed too, and the
 // error (wrapping runtime.ErrContainerDoesNotExist) is still returned.
 func (c *Container) Delete(ctx context.Context, force bool) error {
-	args := []string{c.id}
-	if force {
-		args = append([]string{"--force"}, args...)
-	}
-	_, err := c.r.run(ctx, call{command: "delete", args: args, id: c.id})
+	err := c.runDelete(ctx, force)
 	if err != nil && !errors.Is(err, runtime.ErrContainerDoesNotExist) {
 		return err
 	}
@@ -171,6 +167,30 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 		err = errors.Join(err, fmt.Errorf("delete %s: remove state dir: %w", c.id, rerr))
 	}
 	c.r.release(c.id)
+	return err
+}
+
+// runDelete runs `runc delete`. `runc delete --force` always sleeps 100 ms
+// after its SIGKILL, even for a stopped container, so once the init has
+// been reaped a plain delete is tried first: for a stopped container it
+// does the same cleanup, including killing what is left in the cgroup of
+// a container sharing its pid namespace. --force follows if that fails
+// for any other reason than the container being unknown.
+func (c *Container) runDelete(ctx context.Context, force bool) error {
+	if force {
+		if _, exited := c.init.Exited(); !exited {
+			_, err := c.r.run(ctx, call{command: "delete", args: []string{"--force", c.id}, id: c.id})
+			return err
+		}
+		_, err := c.r.run(ctx, call{command: "delete", args: []string{c.id}, id: c.id})
+		if err == nil || errors.Is(err, runtime.ErrContainerDoesNotExist) {
+			return nil // as with --force, an unknown container is no error
+		}
+		c.r.log.WithError(err).WithField("cid", c.id).Debug("runc: plain delete of an exited container failed; forcing")
+		_, err = c.r.run(ctx, call{command: "delete", args: []string{"--force", c.id}, id: c.id})
+		return err
+	}
+	_, err := c.r.run(ctx, call{command: "delete", args: []string{c.id}, id: c.id})
 	return err
 }
 
