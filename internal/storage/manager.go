@@ -2,11 +2,14 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/opengcs/opengcs/internal/command"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/opengcs/opengcs/internal/command"
 
 	"github.com/opengcs/opengcs/internal/storage/devicemapper"
 	"github.com/opengcs/opengcs/internal/storage/devices"
@@ -21,6 +24,12 @@ import (
 // DefaultLookupTimeout bounds waiting for a hot-added device.
 const DefaultLookupTimeout = 5 * time.Second
 
+// DefaultMountRoot is the directory below which every path a host names as
+// a mount point (or a directory to create or remove) must lie. All the
+// paths hosts use (/run/mounts/..., /run/layers/..., /run/gcs/...) are
+// below it.
+const DefaultMountRoot = "/run"
+
 // Manager performs the storage ModifySettings operations. It does no
 // reference counting: every Add is one mount, every Remove one unmount.
 type Manager struct {
@@ -28,20 +37,34 @@ type Manager struct {
 	pmem      *pmem.Devices
 	transport transport.Transport
 	timeout   time.Duration
+	mountRoot string
+}
+
+// Option adjusts a Manager made by NewManager.
+type Option func(*Manager)
+
+// WithMountRoot replaces DefaultMountRoot (tests use a private directory).
+func WithMountRoot(dir string) Option {
+	return func(m *Manager) { m.mountRoot = filepath.Clean(dir) }
 }
 
 // NewManager returns a Manager using roots for device lookup and t to dial
 // the host's Plan 9 servers.
 //
 // run executes helper programs (mkfs); nil means command.Plain.
-func NewManager(roots devices.Roots, t transport.Transport, run command.Runner) *Manager {
+func NewManager(roots devices.Roots, t transport.Transport, run command.Runner, opts ...Option) *Manager {
 	mapper := devicemapper.New(roots)
-	return &Manager{
+	m := &Manager{
 		disks:     &scsi.Disks{Lookup: scsi.Lookup{Roots: roots}, Mapper: mapper, LookupTimeout: DefaultLookupTimeout, Runner: run},
 		pmem:      &pmem.Devices{Roots: roots, Mapper: mapper},
 		transport: t,
 		timeout:   DefaultLookupTimeout,
+		mountRoot: DefaultMountRoot,
 	}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
 }
 
 // checkPath rejects relative, unclean or escaping paths.
@@ -50,6 +73,61 @@ func checkPath(what, p string) error {
 		return prot.NewError(prot.HrVmcomputeInvalidJSON, fmt.Errorf("%s %q: %w", what, p, ErrBadPath))
 	}
 	return nil
+}
+
+// checkTarget checks a path the guest will create, mount on, unmount or
+// delete: it must be clean, absolute and strictly below the mount root, also
+// after resolving the symbolic links of its existing part (the last element
+// is not followed when keepLast is set: a BlockDev mount path is itself a
+// symlink).
+func (m *Manager) checkTarget(what, p string, keepLast bool) error {
+	if err := checkPath(what, p); err != nil {
+		return err
+	}
+	outside := func(shown string) error {
+		return prot.NewError(prot.HrFail, fmt.Errorf("%s %q%s is outside %s (paths must lie below it): %w", what, p, shown, m.mountRoot, ErrOutsideRoot))
+	}
+	if !strings.HasPrefix(p, m.mountRoot+"/") {
+		return outside("")
+	}
+	root, err := resolveExisting(m.mountRoot)
+	if err != nil {
+		return prot.NewError(prot.HrFail, fmt.Errorf("resolve %s: %w", m.mountRoot, err))
+	}
+	resolve, last := p, ""
+	if keepLast {
+		resolve, last = filepath.Dir(p), filepath.Base(p)
+	}
+	resolved, err := resolveExisting(resolve)
+	if err != nil {
+		return prot.NewError(prot.HrFail, fmt.Errorf("%s %q: %w", what, p, err))
+	}
+	resolved = filepath.Join(resolved, last)
+	if !strings.HasPrefix(resolved, root+"/") {
+		return outside(fmt.Sprintf(" (resolves to %q)", resolved))
+	}
+	return nil
+}
+
+// resolveExisting resolves the symbolic links of the longest existing
+// prefix of the absolute path p and appends the rest unchanged.
+func resolveExisting(p string) (string, error) {
+	rest := ""
+	for cur := p; ; cur = filepath.Dir(cur) {
+		if _, err := os.Lstat(cur); err == nil {
+			resolved, err := filepath.EvalSymlinks(cur)
+			if err != nil {
+				return "", fmt.Errorf("resolve %s: %w", cur, err)
+			}
+			return filepath.Join(resolved, rest), nil
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("stat %s: %w", cur, err)
+		}
+		if cur == "/" {
+			return p, nil
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+	}
 }
 
 // fail wraps err as an E_FAIL prot.Error unless it already carries one.
@@ -71,8 +149,8 @@ func diskConfig(s *prot.LCOWMappedVirtualDisk) scsi.Config {
 	}
 }
 
-func checkDisk(s *prot.LCOWMappedVirtualDisk) error {
-	if err := checkPath("MountPath", s.MountPath); err != nil {
+func (m *Manager) checkDisk(s *prot.LCOWMappedVirtualDisk) error {
+	if err := m.checkTarget("MountPath", s.MountPath, s.BlockDev); err != nil {
 		return err
 	}
 	if _, err := scsi.ControllerGUID(s.Controller); err != nil {
@@ -95,7 +173,7 @@ func (m *Manager) AddMappedVirtualDisk(ctx context.Context, s *prot.LCOWMappedVi
 	if s.MountPath == "" {
 		return nil
 	}
-	if err := checkDisk(s); err != nil {
+	if err := m.checkDisk(s); err != nil {
 		return err
 	}
 	return fail("add MappedVirtualDisk", m.disks.Mount(ctx, diskConfig(s)))
@@ -106,7 +184,7 @@ func (m *Manager) RemoveMappedVirtualDisk(ctx context.Context, s *prot.LCOWMappe
 	if s.MountPath == "" {
 		return nil
 	}
-	if err := checkDisk(s); err != nil {
+	if err := m.checkDisk(s); err != nil {
 		return err
 	}
 	return fail("remove MappedVirtualDisk", m.disks.Unmount(ctx, diskConfig(s)))
@@ -131,7 +209,7 @@ func pmemConfig(s *prot.LCOWMappedVPMemDevice) pmem.Config {
 
 // AddVPMem mounts a VPMem layer read-only.
 func (m *Manager) AddVPMem(ctx context.Context, s *prot.LCOWMappedVPMemDevice) error {
-	if err := checkPath("MountPath", s.MountPath); err != nil {
+	if err := m.checkTarget("MountPath", s.MountPath, false); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.timeout)
@@ -141,7 +219,7 @@ func (m *Manager) AddVPMem(ctx context.Context, s *prot.LCOWMappedVPMemDevice) e
 
 // RemoveVPMem unmounts a VPMem layer and removes its mapper devices.
 func (m *Manager) RemoveVPMem(ctx context.Context, s *prot.LCOWMappedVPMemDevice) error {
-	if err := checkPath("MountPath", s.MountPath); err != nil {
+	if err := m.checkTarget("MountPath", s.MountPath, false); err != nil {
 		return err
 	}
 	return fail("remove VPMemDevice", m.pmem.Unmount(ctx, pmemConfig(s)))
@@ -149,7 +227,7 @@ func (m *Manager) RemoveVPMem(ctx context.Context, s *prot.LCOWMappedVPMemDevice
 
 // AddMappedDirectory mounts a Plan 9 share of the host.
 func (m *Manager) AddMappedDirectory(ctx context.Context, s *prot.LCOWMappedDirectory) error {
-	if err := checkPath("MountPath", s.MountPath); err != nil {
+	if err := m.checkTarget("MountPath", s.MountPath, false); err != nil {
 		return err
 	}
 	if s.Port < 0 {
@@ -163,7 +241,7 @@ func (m *Manager) AddMappedDirectory(ctx context.Context, s *prot.LCOWMappedDire
 
 // RemoveMappedDirectory unmounts a Plan 9 share.
 func (m *Manager) RemoveMappedDirectory(ctx context.Context, s *prot.LCOWMappedDirectory) error {
-	if err := checkPath("MountPath", s.MountPath); err != nil {
+	if err := m.checkTarget("MountPath", s.MountPath, false); err != nil {
 		return err
 	}
 	return fail("remove MappedDirectory", plan9.Unmount(ctx, s.MountPath))
@@ -171,11 +249,11 @@ func (m *Manager) RemoveMappedDirectory(ctx context.Context, s *prot.LCOWMappedD
 
 // AddCombinedLayers mounts a container's overlay root file system.
 func (m *Manager) AddCombinedLayers(ctx context.Context, s *prot.LCOWCombinedLayers) error {
-	if err := checkPath("ContainerRootPath", s.ContainerRootPath); err != nil {
+	if err := m.checkTarget("ContainerRootPath", s.ContainerRootPath, false); err != nil {
 		return err
 	}
 	if s.ScratchPath != "" {
-		if err := checkPath("ScratchPath", s.ScratchPath); err != nil {
+		if err := m.checkTarget("ScratchPath", s.ScratchPath, false); err != nil {
 			return err
 		}
 	}
@@ -191,7 +269,7 @@ func (m *Manager) AddCombinedLayers(ctx context.Context, s *prot.LCOWCombinedLay
 
 // RemoveCombinedLayers unmounts a container's root file system.
 func (m *Manager) RemoveCombinedLayers(ctx context.Context, s *prot.LCOWCombinedLayers) error {
-	if err := checkPath("ContainerRootPath", s.ContainerRootPath); err != nil {
+	if err := m.checkTarget("ContainerRootPath", s.ContainerRootPath, false); err != nil {
 		return err
 	}
 	return fail("remove CombinedLayers", overlay.Unmount(ctx, s.ContainerRootPath))

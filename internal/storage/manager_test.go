@@ -25,6 +25,16 @@ func hresult(err error) prot.HResult {
 func TestValidation(t *testing.T) {
 	m := storage.NewManager(storagetest.FakeRoots(t), transport.NewUnix(filepath.Join(t.TempDir(), "h")), nil)
 	ctx := context.Background()
+	// m2's mount root holds a symlink leading out of it and a symlink to a
+	// device, as a BlockDev mount leaves it.
+	mroot := t.TempDir()
+	if err := os.Symlink(t.TempDir(), filepath.Join(mroot, "out")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/null", filepath.Join(mroot, "link")); err != nil {
+		t.Fatal(err)
+	}
+	m2 := storage.NewManager(storagetest.FakeRoots(t), transport.NewUnix(filepath.Join(t.TempDir(), "h")), nil, storage.WithMountRoot(mroot))
 	tests := []struct {
 		name string
 		call func() error
@@ -58,6 +68,24 @@ func TestValidation(t *testing.T) {
 		{"scratch relative", func() error {
 			return m.AddCombinedLayers(ctx, &prot.LCOWCombinedLayers{ContainerRootPath: "/run/gcs/c/x/rootfs", ScratchPath: "scratch"})
 		}, prot.HrVmcomputeInvalidJSON},
+		{"disk path outside the mount root", func() error {
+			return m.AddMappedVirtualDisk(ctx, &prot.LCOWMappedVirtualDisk{MountPath: "/var/m"})
+		}, prot.HrFail},
+		{"disk path is the mount root", func() error {
+			return m.RemoveMappedVirtualDisk(ctx, &prot.LCOWMappedVirtualDisk{MountPath: "/run"})
+		}, prot.HrFail},
+		{"vpmem remove outside the mount root", func() error {
+			return m.RemoveVPMem(ctx, &prot.LCOWMappedVPMemDevice{MountPath: "/usr"})
+		}, prot.HrFail},
+		{"rootfs through a symlink out of the mount root", func() error {
+			return m2.AddCombinedLayers(ctx, &prot.LCOWCombinedLayers{ContainerRootPath: filepath.Join(mroot, "out", "rootfs"), Layers: []prot.Layer{{Path: "/l"}}})
+		}, prot.HrFail},
+		{"block device link may itself be a symlink", func() error {
+			return m2.RemoveMappedVirtualDisk(ctx, &prot.LCOWMappedVirtualDisk{MountPath: filepath.Join(mroot, "link"), BlockDev: true})
+		}, 0},
+		{"but not through one", func() error {
+			return m2.RemoveMappedVirtualDisk(ctx, &prot.LCOWMappedVirtualDisk{MountPath: filepath.Join(mroot, "out", "x"), BlockDev: true})
+		}, prot.HrFail},
 		{"no layers", func() error {
 			return m.AddCombinedLayers(ctx, &prot.LCOWCombinedLayers{ContainerRootPath: "/run/gcs/c/x/rootfs"})
 		}, prot.HrFail},
@@ -86,8 +114,8 @@ func TestDiskLayersRootfs(t *testing.T) {
 	storagetest.AddSCSIDisk(t, roots, 0, 1, "sdb", storagetest.Loop(t, scratchImg, false), nil)
 	layer := storagetest.LayerImage(t, "layer.img", map[string]string{"bin/sh": "shell"}, false)
 	storagetest.BlockNode(t, roots.DevPath("pmem0"), storagetest.Loop(t, layer, true))
-	m := storage.NewManager(roots, transport.NewUnix(filepath.Join(t.TempDir(), "h")), nil)
 	root := storagetest.Tmpfs(t)
+	m := storage.NewManager(roots, transport.NewUnix(filepath.Join(t.TempDir(), "h")), nil, storage.WithMountRoot(filepath.Join(root, "run")))
 
 	bundle := filepath.Join(root, "run/gcs/c/S")
 	disk := &prot.LCOWMappedVirtualDisk{MountPath: bundle, Lun: 1, EnsureFilesystem: true, Filesystem: "ext4"}

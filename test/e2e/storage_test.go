@@ -1,0 +1,392 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opengcs/opengcs/internal/hostclient"
+	"github.com/opengcs/opengcs/internal/storage/storagetest"
+	"github.com/opengcs/opengcs/service/gcs/prot"
+)
+
+// TestSCSILayerDisk: a read-only layer disk hot-added on SCSI controller 1
+// (Linux SCSI host 3), mounted the way shim v1 mounts layers, is the lower
+// layer of a container's root file system; the host then tears everything
+// down in its own order, ending with the guest-side unplug.
+func TestSCSILayerDisk(t *testing.T) {
+	s := newStorageEnv(t)
+	img := busyboxLayer(t, map[string]string{"etc/layer-id": "scsi layer 7f3a\n"})
+	del := s.scsiDisk(1, 3, 2, "sdc", storagetest.Loop(t, img, true))
+
+	disk := &prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m1", Controller: 1, Lun: 2, ReadOnly: true, Options: []string{"ro"}}
+	s.mustModify(prot.RequestTypeAdd, prot.ResourceMappedVirtualDisk, disk)
+	m, ok := s.guestMountAt(disk.MountPath)
+	if !ok {
+		t.Fatalf("%s is not mounted in the guest", disk.MountPath)
+	}
+	if m.fstype != "ext4" || m.source != s.roots.DevPath("sdc") || !strings.HasPrefix(m.options, "ro") {
+		t.Fatalf("layer mount %+v, want ext4 read-only from %s", m, s.roots.DevPath("sdc"))
+	}
+
+	s.layer = disk.MountPath
+	id := newID(t)
+	s.create(id, s.spec("sh", "-c", "cat /etc/layer-id && echo scratch >/written && cat /written"))
+	if out, code := s.runInit(id); out != "scsi layer 7f3a\nscratch\n" || code != 0 {
+		t.Fatalf("container printed %q, exit %d", out, code)
+	}
+	// The layer itself stayed read-only and untouched.
+	if s.guestExists(filepath.Join(disk.MountPath, "written")) {
+		t.Fatal("the container's write reached the read-only layer")
+	}
+
+	// Teardown in a v1 host's order.
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfsOf(id)})
+	if err := s.c.DeleteContainerState(ctxErr(t), id); err != nil {
+		t.Fatalf("DeleteContainerState: %v", err)
+	}
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceMappedVirtualDisk, &prot.LCOWMappedVirtualDisk{MountPath: disk.MountPath, Controller: 1, Lun: 2, ReadOnly: true})
+	if _, ok := s.guestMountAt(disk.MountPath); ok || s.guestExists(disk.MountPath) {
+		t.Fatalf("%s still mounted or present after Remove", disk.MountPath)
+	}
+	if b, _ := os.ReadFile(del); len(b) != 0 {
+		t.Fatalf("the disk was unplugged before SCSIDevice Remove: %q", b)
+	}
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceSCSIDevice, &prot.SCSIDevice{Controller: 1, Lun: 2})
+	if b, err := os.ReadFile(del); err != nil || string(b) != "1\n" {
+		t.Fatalf("sysfs delete file holds %q (%v), want \"1\\n\"", b, err)
+	}
+	// A second unplug of a device that is gone (no delete file) succeeds.
+	if err := os.Remove(del); err != nil {
+		t.Fatal(err)
+	}
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceSCSIDevice, &prot.SCSIDevice{Controller: 1, Lun: 2})
+	s.assertGuestClean()
+}
+
+// TestSCSIScratchDisk: a blank disk becomes a shim v1 container sandbox:
+// mounted with EnsureFilesystem at the bundle, formatted by the guest, used
+// as the overlay upper layer. What the container wrote is on the disk.
+func TestSCSIScratchDisk(t *testing.T) {
+	s := newStorageEnv(t)
+	img := busyboxLayer(t, map[string]string{"etc/layer-id": "base\n"})
+	storagetest.BlockNode(t, s.roots.DevPath("pmem0"), storagetest.Loop(t, img, true))
+	layer := &prot.LCOWMappedVPMemDevice{DeviceNumber: 0, MountPath: "/run/layers/p0"}
+	s.mustModify(prot.RequestTypeAdd, prot.ResourceVPMemDevice, layer)
+
+	blank := storagetest.Loop(t, storagetest.SparseFile(t, "sandbox.vhdx", 128<<20), false)
+	s.scsiDisk(0, 0, 1, "sdb", blank)
+	id := newID(t)
+	scratch := &prot.LCOWMappedVirtualDisk{MountPath: bundleOf(id), Lun: 1, EnsureFilesystem: true, Filesystem: "ext4"}
+	s.mustModify(prot.RequestTypeAdd, prot.ResourceMappedVirtualDisk, scratch)
+	if m, ok := s.guestMountAt(bundleOf(id)); !ok || m.fstype != "ext4" || !strings.HasPrefix(m.options, "rw") {
+		t.Fatalf("scratch mount %+v (mounted %v), want read-write ext4", m, ok)
+	}
+
+	s.layer = layer.MountPath
+	s.create(id, s.spec("sh", "-c", "cat /etc/layer-id && echo 'on the sandbox disk' >/root/data.txt"))
+	if out, code := s.runInit(id); out != "base\n" || code != 0 {
+		t.Fatalf("container printed %q, exit %d", out, code)
+	}
+
+	// The host unmounts the root and the sandbox, then unplugs the disk.
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfsOf(id)})
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceMappedVirtualDisk, &prot.LCOWMappedVirtualDisk{MountPath: bundleOf(id), Lun: 1})
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceSCSIDevice, &prot.SCSIDevice{Lun: 1})
+	if s.guestExists(bundleOf(id)) {
+		t.Fatalf("%s left in the guest", bundleOf(id))
+	}
+	// Read the loop device, now mounted nowhere, without mounting it.
+	upper := "/scratch/" + id + "/upper/root/data.txt"
+	if got := debugfsCat(t, blank, upper); got != "on the sandbox disk\n" {
+		t.Fatalf("%s on the disk holds %q", upper, got)
+	}
+	if err := s.c.DeleteContainerState(ctxErr(t), id); err != nil {
+		t.Fatalf("DeleteContainerState: %v", err)
+	}
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceVPMemDevice, layer)
+	s.assertGuestClean()
+
+	// A second Add of the same disk keeps the file system (and the data):
+	// EnsureFilesystem formats only a disk without one.
+	s.mustModify(prot.RequestTypeAdd, prot.ResourceMappedVirtualDisk, scratch)
+	b, err := os.ReadFile(s.guestPath(filepath.Join(bundleOf(id), "scratch", id, "upper/root/data.txt")))
+	if err != nil || string(b) != "on the sandbox disk\n" {
+		t.Fatalf("after re-adding the disk: %q, %v", b, err)
+	}
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceMappedVirtualDisk, &prot.LCOWMappedVirtualDisk{MountPath: bundleOf(id), Lun: 1})
+	s.assertGuestClean()
+}
+
+// TestVPMemLayer: single-mapped VPMem devices (one layer per /dev/pmem<N>)
+// stacked as two layers of one container, top-most first.
+func TestVPMemLayer(t *testing.T) {
+	s := newStorageEnv(t)
+	base := busyboxLayer(t, map[string]string{"etc/layer-id": "base\n", "etc/only-base": "b\n"})
+	top := storagetest.LayerImage(t, "top.img", map[string]string{"etc/layer-id": "top\n"}, false)
+	storagetest.BlockNode(t, s.roots.DevPath("pmem2"), storagetest.Loop(t, base, true))
+	storagetest.BlockNode(t, s.roots.DevPath("pmem5"), storagetest.Loop(t, top, true))
+	p2 := &prot.LCOWMappedVPMemDevice{DeviceNumber: 2, MountPath: "/run/layers/p2"}
+	p5 := &prot.LCOWMappedVPMemDevice{DeviceNumber: 5, MountPath: "/run/layers/p5"}
+	s.mustModify(prot.RequestTypeAdd, prot.ResourceVPMemDevice, p2)
+	s.mustModify(prot.RequestTypeAdd, prot.ResourceVPMemDevice, p5)
+	for _, p := range []*prot.LCOWMappedVPMemDevice{p2, p5} {
+		m, ok := s.guestMountAt(p.MountPath)
+		want := s.roots.DevPath(fmt.Sprintf("pmem%d", p.DeviceNumber))
+		if !ok || m.fstype != "ext4" || m.source != want || !strings.HasPrefix(m.options, "ro") {
+			t.Fatalf("%s: mount %+v (mounted %v), want read-only ext4 from %s", p.MountPath, m, ok, want)
+		}
+	}
+
+	id := newID(t)
+	settings := &prot.LCOWCombinedLayers{ContainerID: id, ContainerRootPath: rootfsOf(id),
+		Layers: []prot.Layer{{Path: p5.MountPath}, {Path: p2.MountPath}}, ScratchPath: scratchOf(id)}
+	s.mustModify(prot.RequestTypeAdd, prot.ResourceCombinedLayers, settings)
+	spec := s.spec("sh", "-c", "cat /etc/layer-id /etc/only-base")
+	spec.Root.Path = rootfsOf(id)
+	if err := s.c.CreateContainer(ctxErr(t), id, hostclient.ContainerSettings(bundleOf(id), scratchOf(id), spec)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.c.DeleteContainerState(ctxErr(t), id) })
+	if err := s.c.Start(ctxErr(t), id); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := s.runInit(id); out != "top\nb\n" || code != 0 {
+		t.Fatalf("container printed %q, exit %d", out, code)
+	}
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfsOf(id)})
+	if err := s.c.DeleteContainerState(ctxErr(t), id); err != nil {
+		t.Fatal(err)
+	}
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceVPMemDevice, p5)
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceVPMemDevice, p2)
+	// Remove of a layer that is gone is tolerated.
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceVPMemDevice, p2)
+	s.assertGuestClean()
+}
+
+// TestVPMemMultiMappedNeedsDeviceMapper: a packed layer needs dm-linear.
+// On a kernel without device-mapper the Add fails promptly with an error
+// that says so, and leaves nothing behind. (With device-mapper, the same
+// path is exercised by the storage package tests inside the test VM.)
+func TestVPMemMultiMappedNeedsDeviceMapper(t *testing.T) {
+	if _, err := os.Stat("/dev/mapper/control"); err == nil {
+		if b, _ := os.ReadFile("/proc/misc"); strings.Contains(string(b), "device-mapper") {
+			t.Skip("this kernel has device-mapper; the dm-linear mapping is tested by internal/storage/pmem in the VM")
+		}
+	}
+	s := newStorageEnv(t)
+	img := storagetest.LayerImage(t, "packed.img", map[string]string{"id": "0"}, false)
+	storagetest.BlockNode(t, s.roots.DevPath("pmem1"), storagetest.Loop(t, img, true))
+	st, err := os.Stat(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := uint64(st.Size()+4095) &^ 4095
+	p := &prot.LCOWMappedVPMemDevice{DeviceNumber: 1, MountPath: fmt.Sprintf("/run/layers/p1-0-%d", size),
+		MappingInfo: &prot.LCOWVPMemMappingInfo{DeviceOffsetInBytes: 0, DeviceSizeInBytes: size}}
+	err = s.modify(prot.RequestTypeAdd, prot.ResourceVPMemDevice, p)
+	if hostclient.ResultOf(err) != prot.HrFail || !strings.Contains(err.Error(), "device-mapper") {
+		t.Fatalf("multi-mapped VPMem Add = %v, want E_FAIL naming device-mapper", err)
+	}
+	if s.guestExists(p.MountPath) || s.guestExists("/run/layers") && len(s.guestDir("/run/layers")) > 0 {
+		t.Fatalf("a failed Add left %v in /run/layers", s.guestDir("/run/layers"))
+	}
+	if s.guestExists(filepath.Join(s.roots.Dev, "mapper", "control")) {
+		t.Errorf("a device-mapper control node was created in the dev root")
+	}
+	// The host still sends its Remove; it succeeds.
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceVPMemDevice, p)
+	s.assertGuestClean()
+}
+
+// guestDir lists a directory of the gcs's mount namespace.
+func (s *storageEnv) guestDir(p string) []string {
+	s.t.Helper()
+	ents, _ := os.ReadDir(s.guestPath(p))
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// TestSCSIMissingDevice: an Add for a LUN that never appears fails within
+// the guest's bounded wait (the request context here is far longer), with
+// an error naming the SCSI address; nothing is created.
+func TestSCSIMissingDevice(t *testing.T) {
+	s := newStorageEnv(t)
+	s.scsiDisk(2, 5, 0, "sda", storagetest.Loop(t, storagetest.SparseFile(t, "present.img", 1<<20), false))
+	tests := []struct {
+		name string
+		disk prot.LCOWMappedVirtualDisk
+		want string
+	}{
+		{"lun without device", prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m4", Controller: 2, Lun: 9, ReadOnly: true}, "5:0:0:9"},
+		{"controller without host", prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m5", Controller: 3, Lun: 0}, "controller 3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.modify(prot.RequestTypeAdd, prot.ResourceMappedVirtualDisk, &tc.disk)
+			if hostclient.ResultOf(err) != prot.HrFail || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Add = %v, want E_FAIL naming %q", err, tc.want)
+			}
+			if s.guestExists(tc.disk.MountPath) {
+				t.Fatalf("%s created by a failed Add", tc.disk.MountPath)
+			}
+		})
+	}
+	// The gcs stayed healthy: unplugging a device that is not there works.
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceSCSIDevice, &prot.SCSIDevice{Controller: 2, Lun: 9})
+	s.assertGuestClean()
+}
+
+// TestStorageRequestsRejected: settings that are out of range or that try
+// to escape are refused with the HRESULT a host expects and a message that
+// says why, before anything is created.
+func TestStorageRequestsRejected(t *testing.T) {
+	s := newStorageEnv(t)
+	// A real disk at controller 0 LUN 0, so that only the rejected field
+	// can be the reason for a failure.
+	s.scsiDisk(0, 0, 0, "sda", storagetest.Loop(t, busyboxLayer(t, nil), true))
+	storagetest.BlockNode(t, s.roots.DevPath("pmem0"), storagetest.Loop(t, storagetest.LayerImage(t, "l.img", map[string]string{"a": "b"}, false), true))
+	outside := filepath.Join(t.TempDir(), "outside")
+	if err := os.Mkdir(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// victim is a directory outside the guest's /run that a Remove must
+	// never delete.
+	victim := filepath.Join(outside, "victim")
+	if err := os.WriteFile(filepath.Join(outside, "keep"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A symlink inside the guest's /run that points out of it.
+	if err := os.Symlink(outside, s.guestPath("/run/escape")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(s.guestPath("/run/escape")) })
+
+	mvd := prot.ResourceMappedVirtualDisk
+	disk := func(mp string, c, lun uint8, opts ...string) *prot.LCOWMappedVirtualDisk {
+		return &prot.LCOWMappedVirtualDisk{MountPath: mp, Controller: c, Lun: lun, ReadOnly: true, Options: opts}
+	}
+	tests := []struct {
+		name     string
+		req      string
+		resource string
+		settings any
+		hr       prot.HResult
+		msg      string
+		created  string // a guest path that must not exist afterwards
+	}{
+		{"relative mount path", prot.RequestTypeAdd, mvd, disk("run/mounts/scsi/m1", 0, 0), prot.HrVmcomputeInvalidJSON, "must be absolute", ""},
+		{"dot-dot mount path", prot.RequestTypeAdd, mvd, disk("/run/mounts/../.."+outside+"/dotdot", 0, 0), prot.HrVmcomputeInvalidJSON, "must be absolute and clean", ""},
+		{"mount path outside /run", prot.RequestTypeAdd, mvd, disk(outside+"/m1", 0, 0), prot.HrFail, "outside /run", ""},
+		{"mount path is /run", prot.RequestTypeAdd, mvd, disk("/run", 0, 0), prot.HrFail, "outside /run", ""},
+		{"mount path through a symlink", prot.RequestTypeAdd, mvd, disk("/run/escape/m1", 0, 0), prot.HrFail, "outside /run", ""},
+		{"remove outside /run", prot.RequestTypeRemove, mvd, disk(victim, 0, 0), prot.HrFail, "outside /run", ""},
+		{"remove through a symlink", prot.RequestTypeRemove, mvd, disk("/run/escape/victim", 0, 0), prot.HrFail, "outside /run", ""},
+		{"controller 4", prot.RequestTypeAdd, mvd, disk("/run/mounts/scsi/m1", 4, 0), prot.HrFail, "controller 4", "/run/mounts/scsi/m1"},
+		{"LUN 64", prot.RequestTypeAdd, mvd, disk("/run/mounts/scsi/m1", 0, 64), prot.HrFail, "LUN 64", "/run/mounts/scsi/m1"},
+		{"LUN 300", prot.RequestTypeAdd, mvd, map[string]any{"MountPath": "/run/mounts/scsi/m1", "Lun": 300}, prot.HrVmcomputeInvalidJSON, "invalid Settings", "/run/mounts/scsi/m1"},
+		{"option smuggling a second option", prot.RequestTypeAdd, mvd, disk("/run/mounts/scsi/m1", 0, 0, "ro,exec"), prot.HrVmcomputeInvalidJSON, "malformed", "/run/mounts/scsi/m1"},
+		{"unsupported file system", prot.RequestTypeAdd, mvd, &prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m1", EnsureFilesystem: true, Filesystem: "vfat"}, prot.HrFail, "unsupported file system", "/run/mounts/scsi/m1"},
+		{"unplug controller 7", prot.RequestTypeRemove, prot.ResourceSCSIDevice, &prot.SCSIDevice{Controller: 7}, prot.HrFail, "controller 7", ""},
+		{"SCSIDevice Add", prot.RequestTypeAdd, prot.ResourceSCSIDevice, &prot.SCSIDevice{}, prot.HrFail, "not supported", ""},
+		{"vpmem outside /run", prot.RequestTypeAdd, prot.ResourceVPMemDevice, &prot.LCOWMappedVPMemDevice{MountPath: outside + "/p0"}, prot.HrFail, "outside /run", ""},
+		{"vpmem remove outside /run", prot.RequestTypeRemove, prot.ResourceVPMemDevice, &prot.LCOWMappedVPMemDevice{MountPath: victim}, prot.HrFail, "outside /run", ""},
+		{"vpmem unclean", prot.RequestTypeAdd, prot.ResourceVPMemDevice, &prot.LCOWMappedVPMemDevice{MountPath: "/run/layers/./p0"}, prot.HrVmcomputeInvalidJSON, "clean", "/run/layers"},
+		{"plan9 outside /run", prot.RequestTypeAdd, prot.ResourceMappedDirectory, &prot.LCOWMappedDirectory{MountPath: outside + "/share", Port: 564}, prot.HrFail, "outside /run", ""},
+		{"plan9 remove outside /run", prot.RequestTypeRemove, prot.ResourceMappedDirectory, &prot.LCOWMappedDirectory{MountPath: victim}, prot.HrFail, "outside /run", ""},
+		{"plan9 share name smuggling options", prot.RequestTypeAdd, prot.ResourceMappedDirectory, &prot.LCOWMappedDirectory{MountPath: "/run/mounts/m9", Port: 564, ShareName: "0,trans=tcp"}, prot.HrFail, "share name", "/run/mounts/m9"},
+		{"rootfs outside /run", prot.RequestTypeAdd, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: outside + "/rootfs", Layers: []prot.Layer{{Path: "/run/layers/p0"}}}, prot.HrFail, "outside /run", ""},
+		{"scratch outside /run", prot.RequestTypeAdd, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: "/run/gcs/c/x/rootfs", ScratchPath: outside + "/scratch", Layers: []prot.Layer{{Path: "/run/layers/p0"}}}, prot.HrFail, "outside /run", "/run/gcs/c/x"},
+		{"rootfs remove outside /run", prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: victim}, prot.HrFail, "outside /run", ""},
+		{"layer smuggling overlay options", prot.RequestTypeAdd, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: "/run/gcs/c/x/rootfs", Layers: []prot.Layer{{Path: "/run/layers/p0,upperdir=/etc"}}}, prot.HrFail, "layer", "/run/gcs/c/x"},
+		{"no Settings", prot.RequestTypeAdd, mvd, nil, prot.HrVmcomputeInvalidJSON, "Settings are missing", ""},
+		{"Update of a disk", prot.RequestTypeUpdate, mvd, disk("/run/mounts/scsi/m1", 0, 0), prot.HrFail, "not supported", "/run/mounts/scsi/m1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.modify(tc.req, tc.resource, tc.settings)
+			if got := hostclient.ResultOf(err); got != tc.hr || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("%s %s = %v (%v), want %v with %q", tc.req, tc.resource, err, got, tc.hr, tc.msg)
+			}
+			if tc.created != "" && s.guestExists(tc.created) {
+				t.Fatalf("%s exists in the guest after a refused request", tc.created)
+			}
+		})
+	}
+	// Nothing was created outside /run, and nothing there was removed.
+	if ents, _ := os.ReadDir(outside); len(ents) != 2 {
+		t.Fatalf("%s holds %v, want only keep and victim", outside, ents)
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Fatalf("victim directory: %v", err)
+	}
+	// Nothing was mounted and the disk is still usable.
+	s.assertGuestClean()
+	s.mustModify(prot.RequestTypeAdd, mvd, disk("/run/mounts/scsi/m1", 0, 0, "ro"))
+	s.mustModify(prot.RequestTypeRemove, mvd, disk("/run/mounts/scsi/m1", 0, 0))
+	s.assertGuestClean()
+}
+
+// TestMappedDirectoryWithout9p: with the host's Plan 9 server listening,
+// the Add gets as far as the mount, which a kernel without 9p refuses. The
+// error says so, the connection is closed and nothing is left behind.
+func TestMappedDirectoryWithout9p(t *testing.T) {
+	if b, _ := os.ReadFile("/proc/filesystems"); strings.Contains(string(b), "\t9p\n") {
+		t.Skip("this kernel has 9p; Plan 9 shares are tested by internal/storage/plan9 in the VM")
+	}
+	s := newStorageEnv(t)
+	l, err := s.g.Transport.Listen(564)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	share := &prot.LCOWMappedDirectory{MountPath: "/run/mounts/m3", Port: 564, ShareName: "7", ReadOnly: true}
+	err = s.modify(prot.RequestTypeAdd, prot.ResourceMappedDirectory, share)
+	if hostclient.ResultOf(err) != prot.HrFail || !strings.Contains(err.Error(), "9p") {
+		t.Fatalf("MappedDirectory Add = %v, want E_FAIL naming 9p", err)
+	}
+	select {
+	case c, ok := <-accepted:
+		if !ok {
+			t.Fatal("the guest never dialled the Plan 9 port")
+		}
+		// The guest closed its end: reads see EOF, not a hang.
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+			t.Fatalf("read from the guest's 9p connection: %v, want EOF", err)
+		}
+		c.Close()
+	case <-time.After(30 * time.Second):
+		t.Fatal("no connection on the Plan 9 port")
+	}
+	if s.guestExists(share.MountPath) {
+		t.Fatalf("%s left behind", share.MountPath)
+	}
+	// The host's Remove of the share that never mounted succeeds.
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceMappedDirectory, share)
+	if d := s.guestDir("/run/mounts"); len(d) != 0 {
+		t.Fatalf("left in /run/mounts: %v", d)
+	}
+	s.assertGuestClean()
+}
