@@ -95,12 +95,13 @@ func itoa(n int) string {
 	}
 }
 
-// A background child that ignores SIGHUP keeps the pty slave open after the
+// A background child that ignores SIGHUP (inherited from the shell, so
+// there is no window before the trap is set) keeps the pty slave open after the
 // shell exits; Wait must still return.
 func TestTtyRelayBackgroundChildBoundedDrain(t *testing.T) {
 	h := newTestHost(t)
 	r, hs, cmd := startTty(t, h, Streams{Stdin: true, Stdout: true},
-		[]string{"sh", "-c", "(trap '' HUP; exec sleep 60) & echo started"},
+		[]string{"sh", "-c", "trap '' HUP; sleep 60 & echo started"},
 		WithIdleTimeout(200*time.Millisecond))
 	out := drain(hs.Out)
 	if err := waitCmd(t, cmd); err != nil {
