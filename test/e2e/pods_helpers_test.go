@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -315,5 +316,59 @@ func mustFailWith(t *testing.T, what string, err error, hr prot.HResult, text st
 	}
 	if !strings.Contains(err.Error(), text) {
 		t.Fatalf("%s: error %q does not say %q", what, err, text)
+	}
+}
+
+// tryCreate is create for requests expected to fail: CombinedLayers Add,
+// then Create; the layers are removed again and the Create error returned.
+// On success the container is registered for teardown like create does.
+func (e *env) tryCreate(id string, s *specs.Spec) error {
+	e.t.Helper()
+	ctx := ctxT(e.t, 60*time.Second)
+	layers := &prot.LCOWCombinedLayers{ContainerID: id, ContainerRootPath: rootfsOf(id), Layers: []prot.Layer{{Path: e.layer}}, ScratchPath: scratchOf(id)}
+	if err := e.c.Modify(ctx, prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceCombinedLayers, layers); err != nil {
+		e.t.Fatalf("combined layers for %s: %v", id, err)
+	}
+	removeLayers := func() error {
+		return e.c.Modify(context.Background(), prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfsOf(id)})
+	}
+	s.Root.Path = rootfsOf(id)
+	err := e.c.CreateContainer(ctx, id, hostclient.ContainerSettings(bundleOf(id), scratchOf(id), s))
+	if err != nil {
+		if rerr := removeLayers(); rerr != nil {
+			e.t.Fatalf("CombinedLayers Remove after a failed create of %s: %v", id, rerr)
+		}
+		return err
+	}
+	e.t.Cleanup(func() {
+		_ = removeLayers()
+		_ = e.c.DeleteContainerState(context.Background(), id)
+	})
+	return nil
+}
+
+// assertNoTrace checks that a refused Create of id left nothing of its
+// own behind: no config.json, pod files or runc log in the bundle (the
+// bundle directory itself holds the host's scratch), no runc state, no
+// cgroup.
+func (e *env) assertNoTrace(t *testing.T, id, sid string) {
+	t.Helper()
+	paths := []string{"/run/runc/" + id}
+	for _, f := range []string{"config.json", "hostname", "hosts", "resolv.conf", "runc.log", "sandboxMounts"} {
+		paths = append(paths, filepath.Join(bundleOf(id), f))
+	}
+	for _, p := range paths {
+		gp, err := e.g.Root(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(gp); !os.IsNotExist(err) {
+			t.Errorf("%s exists after a refused create (%v)", p, err)
+		}
+	}
+	for _, cg := range []string{"/pods/" + sid + "/" + id, "/pods/" + id} {
+		if _, err := os.Stat(e.cgroupDir("memory", cg)); !os.IsNotExist(err) {
+			t.Errorf("cgroup %s exists after a refused create (%v)", cg, err)
+		}
 	}
 }

@@ -451,3 +451,87 @@ func totalRAM(t *testing.T) uint64 {
 	}
 	return uint64(si.Totalram) * uint64(si.Unit)
 }
+
+// TestPodRejections checks the Create requests a guest must refuse with a
+// clear error and without leaving anything behind: bad sandbox hostnames,
+// a workload with a hostname, a workload of a pod that does not exist, an
+// unknown CRI container type. Each refused id can be used again.
+func TestPodRejections(t *testing.T) {
+	n := newNetEnv(t)
+	e := n.env
+	n.addNIC(t, nic0, "eth0", 0)
+	if err := e.podModify(prot.RequestTypeAdd, prot.ResourceNetwork, firstAdapter()); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name, hostname string
+	}{
+		{"Space", "web 0"},
+		{"Slash", "web/0"},
+		{"NonASCII", "wéb-0"},
+		{"Newline", "web-0\n127.0.0.1 evil"},
+		{"TooLong", strings.Repeat("a", 256)},
+	} {
+		t.Run("SandboxHostname"+tc.name, func(t *testing.T) {
+			e := e.podForTest(t)
+			sid := newID(t)
+			err := e.tryCreate(sid, e.sandboxSpec(sid, podNamespace, tc.hostname))
+			mustFailWith(t, "sandbox hostname "+tc.name, err, prot.HrFail, "invalid hostname")
+			e.assertNoTrace(t, sid, sid)
+			// No pod was recorded: a workload of it is refused.
+			wid := newID(t)
+			err = e.tryCreate(wid, e.workloadSpec(sid, "app", 1, "true"))
+			mustFailWith(t, "workload of a refused sandbox", err, prot.HrFail, "does not exist")
+			e.assertNoTrace(t, wid, sid)
+		})
+	}
+	// The NIC was not consumed by any refused sandbox.
+	if l, ok := linksIn(t, n.gcsPid)["eth0"]; !ok || len(l.inet()) != 0 {
+		t.Fatalf("eth0 after refused sandboxes: %v %+v", ok, l)
+	}
+
+	t.Run("WorkloadErrors", func(t *testing.T) {
+		e := e.podForTest(t)
+		sid := newID(t)
+		e.create(sid, e.sandboxSpec(sid, podNamespace, podHostname))
+		spid := e.startInit(sid)
+
+		wid := newID(t)
+		s := e.workloadSpec(sid, "app", spid, "true")
+		s.Hostname = "other"
+		mustFailWith(t, "workload with a hostname", e.tryCreate(wid, s), prot.HrFail, "hostname must be empty")
+		e.assertNoTrace(t, wid, sid)
+
+		s = e.workloadSpec(newID(t), "app", spid, "true")
+		mustFailWith(t, "workload of an unknown pod", e.tryCreate(wid, s), prot.HrFail, "does not exist")
+		e.assertNoTrace(t, wid, sid)
+
+		s = e.workloadSpec(sid, "app", spid, "true")
+		s.Annotations[annContainerType] = "pod"
+		mustFailWith(t, "unknown container type", e.tryCreate(wid, s), prot.HrFail, "container-type")
+		e.assertNoTrace(t, wid, sid)
+
+		s = e.workloadSpec(sid, "app", spid, "true")
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind", Source: "sandbox://../../escape", Options: []string{"rbind"}})
+		mustFailWith(t, "sandbox:// mount escaping", e.tryCreate(wid, s), prot.HrFail, "sandbox://")
+		e.assertNoTrace(t, wid, sid)
+
+		// After all that the id works and the workload joins the pod.
+		if err := e.tryCreate(wid, e.workloadSpec(sid, "app", spid, "sleep", "100")); err != nil {
+			t.Fatalf("create %s after refusals: %v", wid, err)
+		}
+		if _, err := os.Stat(e.cgroupDir("memory", "/pods/"+sid+"/"+wid)); err != nil {
+			t.Fatalf("workload cgroup: %v", err)
+		}
+		// A second sandbox of the same pod is refused and the first one
+		// keeps working.
+		dup := e.sandboxSpec(sid, podNamespace, podHostname)
+		dup.Root.Path = rootfsOf(sid)
+		err := e.c.CreateContainer(ctxT(t, 30*time.Second), sid, hostclient.ContainerSettings(bundleOf(sid), scratchOf(sid), dup))
+		mustFailWith(t, "second create of the sandbox", err, prot.HrVmcomputeSystemAlreadyExists, sid)
+		if out := e.podMustSh(sid, "hostname"); out != podHostname+"\n" {
+			t.Fatalf("sandbox after a refused duplicate: %q", out)
+		}
+	})
+}
