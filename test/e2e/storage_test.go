@@ -390,3 +390,46 @@ func TestMappedDirectoryWithout9p(t *testing.T) {
 	}
 	s.assertGuestClean()
 }
+
+// TestSCSIScratchDiskReleaseOrder: hcsshim's resource release sends
+// DeleteContainerState while the root file system and the sandbox disk
+// are still mounted, then removes the layers (overlay, scratch disk, layer
+// disks). The guest removes the container's scratch and bundle content at
+// DeleteContainerState (lifecycle.md §11); the bundle itself is the mount
+// point of the sandbox disk and goes with the host's Remove that follows.
+// Nothing is left behind.
+func TestSCSIScratchDiskReleaseOrder(t *testing.T) {
+	s := newStorageEnv(t)
+	img := busyboxLayer(t, nil)
+	s.scsiDisk(0, 0, 3, "sdd", storagetest.Loop(t, img, true))
+	layer := &prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m2", Lun: 3, ReadOnly: true, Options: []string{"ro"}}
+	s.mustModify(prot.RequestTypeAdd, prot.ResourceMappedVirtualDisk, layer)
+	blank := storagetest.Loop(t, storagetest.SparseFile(t, "sandbox.vhdx", 128<<20), false)
+	s.scsiDisk(0, 0, 1, "sdb", blank)
+	id := newID(t)
+	scratch := &prot.LCOWMappedVirtualDisk{MountPath: bundleOf(id), Lun: 1, EnsureFilesystem: true, Filesystem: "ext4"}
+	s.mustModify(prot.RequestTypeAdd, prot.ResourceMappedVirtualDisk, scratch)
+	s.layer = layer.MountPath
+	s.create(id, s.spec("sh", "-c", "echo x >/x"))
+	if out, code := s.runInit(id); out != "" || code != 0 {
+		t.Fatalf("container printed %q, exit %d", out, code)
+	}
+	// The spec's rm -rf of the bundle cannot remove a mount point: like
+	// the reference guest, the gcs reports EBUSY for it (hcsshim only logs
+	// a failure of this call). Any other failure is a bug.
+	if err := s.c.DeleteContainerState(ctxErr(t), id); err != nil && !strings.Contains(err.Error(), "remove "+bundleOf(id)+": unlinkat "+bundleOf(id)+": device or resource busy") {
+		t.Fatalf("DeleteContainerState with the sandbox disk mounted at the bundle: %v", err)
+	}
+	if _, ok := s.guestMountAt(rootfsOf(id)); ok || s.guestExists(scratchOf(id)) {
+		t.Fatalf("DeleteContainerState left the root file system mounted (%v) or the scratch on the disk", ok)
+	}
+	if _, ok := s.guestMountAt(bundleOf(id)); !ok {
+		t.Fatal("DeleteContainerState unmounted the host's sandbox disk")
+	}
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfsOf(id)})
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceMappedVirtualDisk, &prot.LCOWMappedVirtualDisk{MountPath: bundleOf(id), Lun: 1})
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceSCSIDevice, &prot.SCSIDevice{Lun: 1})
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceMappedVirtualDisk, &prot.LCOWMappedVirtualDisk{MountPath: layer.MountPath, Lun: 3, ReadOnly: true})
+	s.mustModify(prot.RequestTypeRemove, prot.ResourceSCSIDevice, &prot.SCSIDevice{Lun: 3})
+	s.assertGuestClean()
+}
