@@ -69,6 +69,7 @@ func newStorageEnv(t *testing.T) *storageEnv {
 // guestMount is one line of the gcs's mountinfo.
 type guestMount struct {
 	point, fstype, source, options string
+	optional                       []string // e.g. shared:N, master:N
 }
 
 // guestMounts returns the mounts of the gcs's mount namespace.
@@ -91,7 +92,7 @@ func (s *storageEnv) guestMounts() []guestMount {
 		if !ok || len(a) < 6 || len(b) < 2 {
 			continue
 		}
-		m := guestMount{point: a[4], options: a[5], fstype: b[0], source: b[1]}
+		m := guestMount{point: a[4], options: a[5], optional: a[6:], fstype: b[0], source: b[1]}
 		out = append(out, m)
 	}
 	return out

@@ -433,3 +433,111 @@ func TestSCSIScratchDiskReleaseOrder(t *testing.T) {
 	s.mustModify(prot.RequestTypeRemove, prot.ResourceSCSIDevice, &prot.SCSIDevice{Lun: 3})
 	s.assertGuestClean()
 }
+
+// TestSCSIDiskVariants: the other ways hosts map SCSI disks: a partition,
+// a raw block device (BlockDev, for blockdev:// OCI mounts), an xfs
+// sandbox (the encrypted-scratch file system, here without encryption) and
+// a propagation option.
+func TestSCSIDiskVariants(t *testing.T) {
+	s := newStorageEnv(t)
+
+	// Partition 1 of an MBR disk. The kernel's partition scan is not
+	// needed: a second loop device holds exactly the partition's range,
+	// as /dev/sde1 would.
+	mbr := storagetest.MBRImage(t, "part.vhdx", 64<<20)
+	part := storagetest.LoopRange(t, mbr, 1<<20, 63<<20)
+	storagetest.Mkfs(t, "ext4", part)
+	s.scsiDisk(0, 0, 5, "sdf", storagetest.Loop(t, storagetest.SparseFile(t, "raw.img", 1<<20), false))
+	s.scsiDisk(0, 0, 6, "sdg", storagetest.Loop(t, storagetest.SparseFile(t, "xfs.vhdx", 512<<20), false))
+	s.scsiDisk(0, 0, 7, "sdh", storagetest.Loop(t, busyboxLayer(t, nil), true))
+	storagetest.AddSCSIDisk(t, s.roots, 0, 4, "sde", storagetest.Loop(t, mbr, true), map[int]string{1: part})
+
+	tests := []struct {
+		name  string
+		disk  prot.LCOWMappedVirtualDisk
+		check func(t *testing.T, mp string)
+	}{
+		{"partition", prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/0_4_1", Lun: 4, Partition: 1, ReadOnly: true, Options: []string{"ro"}}, func(t *testing.T, mp string) {
+			if m, ok := s.guestMountAt(mp); !ok || m.source != s.roots.DevPath("sde1") || m.fstype != "ext4" {
+				t.Fatalf("mount %+v (mounted %v), want ext4 from %s", m, ok, s.roots.DevPath("sde1"))
+			}
+		}},
+		{"block device", prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m5", Lun: 5, BlockDev: true}, func(t *testing.T, mp string) {
+			if dst, err := os.Readlink(s.guestPath(mp)); err != nil || dst != s.roots.DevPath("sdf") {
+				t.Fatalf("%s links to %q (%v), want %s", mp, dst, err, s.roots.DevPath("sdf"))
+			}
+			if _, ok := s.guestMountAt(mp); ok {
+				t.Fatal("a BlockDev disk was mounted")
+			}
+		}},
+		{"xfs sandbox", prot.LCOWMappedVirtualDisk{MountPath: "/run/gcs/c/xfs", Lun: 6, EnsureFilesystem: true, Filesystem: "xfs"}, func(t *testing.T, mp string) {
+			if m, ok := s.guestMountAt(mp); !ok || m.fstype != "xfs" || !strings.HasPrefix(m.options, "rw") {
+				t.Fatalf("mount %+v (mounted %v), want read-write xfs", m, ok)
+			}
+		}},
+		{"shared propagation", prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m7", Lun: 7, ReadOnly: true, Options: []string{"ro", "nosuid", "rshared"}}, func(t *testing.T, mp string) {
+			m, ok := s.guestMountAt(mp)
+			if !ok || !strings.HasPrefix(m.options, "ro") || len(m.optional) == 0 || !strings.HasPrefix(m.optional[0], "shared:") {
+				t.Fatalf("mount %+v (mounted %v), want read-only and shared", m, ok)
+			}
+			// Options other than propagation are not applied.
+			if strings.Contains(m.options, "nosuid") {
+				t.Fatalf("mount options %s include nosuid", m.options)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s.mustModify(prot.RequestTypeAdd, prot.ResourceMappedVirtualDisk, &tc.disk)
+			tc.check(t, tc.disk.MountPath)
+			s.mustModify(prot.RequestTypeRemove, prot.ResourceMappedVirtualDisk, &tc.disk)
+			if s.guestExists(tc.disk.MountPath) {
+				t.Fatalf("%s left after Remove", tc.disk.MountPath)
+			}
+			s.mustModify(prot.RequestTypeRemove, prot.ResourceSCSIDevice, &prot.SCSIDevice{Lun: tc.disk.Lun})
+		})
+	}
+	s.assertGuestClean()
+}
+
+// TestStorageConcurrentRequests: a host adds and removes many disks and
+// VPMem layers at once; each request gets its own answer and the end state
+// is clean.
+func TestStorageConcurrentRequests(t *testing.T) {
+	s := newStorageEnv(t)
+	img := storagetest.LayerImage(t, "shared.img", map[string]string{"id": "x"}, false)
+	const n = 8
+	for i := 0; i < n; i++ {
+		s.scsiDisk(0, 0, uint8(i), fmt.Sprintf("sd%c", 'a'+i), storagetest.Loop(t, img, true))
+		storagetest.BlockNode(t, s.roots.DevPath(fmt.Sprintf("pmem%d", i)), storagetest.Loop(t, img, true))
+	}
+	disk := func(i int) *prot.LCOWMappedVirtualDisk {
+		return &prot.LCOWMappedVirtualDisk{MountPath: fmt.Sprintf("/run/mounts/scsi/m%d", i), Lun: uint8(i), ReadOnly: true, Options: []string{"ro"}}
+	}
+	vpmem := func(i int) *prot.LCOWMappedVPMemDevice {
+		return &prot.LCOWMappedVPMemDevice{DeviceNumber: uint32(i), MountPath: fmt.Sprintf("/run/layers/p%d", i)}
+	}
+	all := func(req string) {
+		t.Helper()
+		errs := make(chan error, 2*n)
+		for i := 0; i < n; i++ {
+			go func() { errs <- s.modify(req, prot.ResourceMappedVirtualDisk, disk(i)) }()
+			go func() { errs <- s.modify(req, prot.ResourceVPMemDevice, vpmem(i)) }()
+		}
+		for i := 0; i < 2*n; i++ {
+			if err := <-errs; err != nil {
+				t.Errorf("%s: %v", req, err)
+			}
+		}
+	}
+	all(prot.RequestTypeAdd)
+	for i := 0; i < n; i++ {
+		for _, p := range []string{disk(i).MountPath, vpmem(i).MountPath} {
+			if b, err := os.ReadFile(s.guestPath(p + "/id")); err != nil || string(b) != "x" {
+				t.Fatalf("%s/id: %q, %v", p, b, err)
+			}
+		}
+	}
+	all(prot.RequestTypeRemove)
+	s.assertGuestClean()
+}
