@@ -16,15 +16,16 @@ import (
 // DefaultModules are the kernel modules an image carries when the kernel
 // builds them as modules: the virtio transport and console (bridge port in
 // tests), SCSI and pmem (layers), virtio-fs, overlay (container roots),
-// dm (verity, and crypt with the xts mode its aes-xts-plain64 cipher
-// needs), guest-side vsock, and container networking.
+// dm (verity, and crypt with the xts and ecb templates its
+// aes-xts-plain64 cipher needs: the kernel cannot load them on demand
+// without modprobe), guest-side vsock, and container networking.
 // Dependencies are added automatically; names missing from the kernel's
 // modules.dep (built in) are skipped.
 var DefaultModules = []string{
 	"virtio_pci", "virtio_console", "virtio_net", "virtio_scsi", "virtio_blk", "sd_mod",
 	"nfit", "nd_pmem", "nd_btt", "virtio_pmem",
 	"virtiofs", "overlay",
-	"dm_mod", "dm_verity", "dm_crypt", "xts",
+	"dm_mod", "dm_verity", "dm_crypt", "xts", "ecb",
 	"vsock", "vmw_vsock_virtio_transport", "vsock_loopback",
 	"veth", "bridge", "br_netfilter", "nf_conntrack",
 }
