@@ -277,15 +277,72 @@ func (h *Host) DeleteContainerState(ctx context.Context, id string) error {
 	return nil
 }
 
-// removeOwned removes p recursively if it lies below one of roots.
+// removeOwned removes p recursively if it lies below one of roots, without
+// ever descending into a mount point below it (a container's rootfs overlay
+// or a scratch disk mounted on a bundle): those, and the directories that
+// lead to them, are left in place.
 func removeOwned(p string, roots []string) error {
 	if err := checkUnder("path", p, roots); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(p); err != nil {
+	mounts, err := mountsUnder(p)
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", p, err)
+	}
+	if len(mounts) == 0 {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+		return nil
+	}
+	keep := make(map[string]bool, len(mounts))
+	for _, m := range mounts {
+		keep[m] = true
+	}
+	if err := removeAround(p, keep); err != nil {
 		return fmt.Errorf("remove %s: %w", p, err)
 	}
 	return nil
+}
+
+// removeAround removes dir's contents except mount points (keep) and the
+// directories above them; dir itself goes too when nothing is kept in it.
+// It reports whether dir was removed.
+func removeAround(dir string, keep map[string]bool) error {
+	if keep[dir] {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		child := filepath.Join(dir, e.Name())
+		if e.IsDir() && hasKeptBelow(child, keep) {
+			errs = append(errs, removeAround(child, keep))
+			continue
+		}
+		if err := os.RemoveAll(child); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if !hasKeptBelow(dir, keep) {
+		errs = append(errs, os.Remove(dir))
+	}
+	return errors.Join(errs...)
+}
+
+func hasKeptBelow(dir string, keep map[string]bool) bool {
+	for m := range keep {
+		if m == dir || strings.HasPrefix(m, dir+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // unmountTree unmounts every mount at or below dir, deepest first, and

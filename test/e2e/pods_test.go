@@ -378,8 +378,10 @@ func TestPodEndToEnd(t *testing.T) {
 	if err := e.podModify(prot.RequestTypeRemove, prot.ResourceNetwork, &prot.LCOWNetworkAdapter{NamespaceID: podNamespace, ID: nic0}); err != nil {
 		t.Fatalf("Network Remove after the sandbox is gone: %v", err)
 	}
-	if dirs, _ := filepath.Glob(e.cgroupDir("memory", "/pods/"+p.sid) + "/*/"); len(dirs) != 0 {
-		t.Fatalf("container cgroups left under the pod: %v", dirs)
+	for _, controller := range []string{"memory", "cpu", "pids"} {
+		if _, err := os.Stat(e.cgroupDir(controller, "/pods/"+p.sid)); !os.IsNotExist(err) {
+			t.Errorf("pod cgroup %s:/pods/%s survives the pod (%v)", controller, p.sid, err)
+		}
 	}
 }
 
