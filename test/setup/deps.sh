@@ -19,6 +19,7 @@ packages=(
   lz4             # unpacks the vmlinux from the cloud kernel's bzImage
   pkg-config
   gcc
+  libc6-dev       # cgo builds (runc, the static runc of the VM image); gcc only recommends it
 )
 for p in "${packages[@]}"; do
   pkg_installed "$p" || need+=("$p")
