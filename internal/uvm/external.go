@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"github.com/opengcs/opengcs/internal/reaper"
 	"github.com/opengcs/opengcs/service/gcs/prot"
@@ -47,7 +46,7 @@ func (h *Host) startExternal(ctx context.Context, params *prot.ProcessParameters
 
 	var relay stdio.Relay
 	if params.EmulateConsole {
-		master, slave, err := openPty()
+		master, slave, err := stdio.OpenPty()
 		if err != nil {
 			conns.Close()
 			return 0, prot.Errorf(prot.HrFail, "external process console: %v", err)
@@ -162,28 +161,4 @@ func executable(p string) error {
 		return fmt.Errorf("%s is not an executable file", p)
 	}
 	return nil
-}
-
-// openPty allocates a pseudo-terminal pair owned by root with mode 0600.
-func openPty() (master, slave *os.File, err error) {
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open /dev/ptmx: %w", err)
-	}
-	fail := func(e error) (*os.File, *os.File, error) { m.Close(); return nil, nil, e }
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		return fail(fmt.Errorf("unlock pty: %w", err))
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		return fail(fmt.Errorf("pty number: %w", err))
-	}
-	name := fmt.Sprintf("/dev/pts/%d", n)
-	s, err := os.OpenFile(name, os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fail(fmt.Errorf("open %s: %w", name, err))
-	}
-	_ = os.Chmod(name, 0o600)
-	_ = os.Chown(name, 0, 0)
-	return m, s, nil
 }
