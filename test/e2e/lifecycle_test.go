@@ -263,3 +263,35 @@ func drain(c io.ReadCloser) {
 	_, _ = io.Copy(io.Discard, c)
 	c.Close()
 }
+
+func TestExternalProcessWithConsole(t *testing.T) {
+	e := newEnv(t)
+	st, err := hostclient.OpenStdio(e.g.Transport, &e.g.Ports, true, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	params := &prot.ProcessParameters{
+		CommandArgs:     []string{"sh", "-c", "tty; read line; echo got $line; exit 3"},
+		Environment:     map[string]string{"PATH": "/bin:/usr/bin"},
+		EmulateConsole:  true,
+		CreateStdInPipe: true, CreateStdOutPipe: true,
+	}
+	pid, err := e.c.ExecuteProcess(ctxT(t, 30e9), prot.NullContainerID, params, st.Ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Accept(ctxT(t, 30e9)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(st.Conn(hostclient.StdIn), "ping\n"); err != nil {
+		t.Fatal(err)
+	}
+	out := readAll(t, st, hostclient.StdOut)
+	mustContain(t, out, "/dev/pts/")
+	mustContain(t, out, "got ping")
+	code, err := e.c.WaitForProcess(ctxT(t, 30e9), prot.NullContainerID, pid, prot.InfiniteWaitTimeout)
+	if err != nil || code != 3 {
+		t.Fatalf("wait: %d, %v", code, err)
+	}
+}
