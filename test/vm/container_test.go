@@ -3,6 +3,7 @@ package vm
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -32,6 +33,9 @@ func TestContainerInVM(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if st, err := os.Stat(layer.Image); err == nil {
+		t.Logf("busybox layer disk: %.1f MiB, initrd %.1f MiB", float64(st.Size())/(1<<20), float64(image.Size)/(1<<20))
+	}
 	v, c, ready := boot(t, Config{GCSArgs: GCSTestArgs})
 	t.Logf("bridge ready %.2fs after qemu start", ready.Seconds())
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)

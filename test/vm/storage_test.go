@@ -51,6 +51,9 @@ func TestStorageKernelTestsInVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if st, err := os.Stat(disk.Image); err == nil {
+		t.Logf("storage test disk: %.1f MiB", float64(st.Size())/(1<<20))
+	}
 	v, c, _ := boot(t, Config{GCSArgs: GCSTestArgs, TestOut: true, MemoryMB: 512})
 	t.Cleanup(func() {
 		if t.Failed() {
