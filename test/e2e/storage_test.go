@@ -217,9 +217,10 @@ func (s *storageEnv) guestDir(p string) []string {
 	return out
 }
 
-// TestSCSIMissingDevice: an Add for a LUN that never appears fails within
-// the guest's bounded wait (the request context here is far longer), with
-// an error naming the SCSI address; nothing is created.
+// TestSCSIMissingDevice: an Add for a LUN (or partition, or VPMem device)
+// that never appears fails within the guest's bounded wait (the request
+// context here is far longer), with an error naming what was awaited;
+// nothing is created.
 func TestSCSIMissingDevice(t *testing.T) {
 	s := newStorageEnv(t)
 	s.scsiDisk(2, 5, 0, "sda", storagetest.Loop(t, storagetest.SparseFile(t, "present.img", 1<<20), false))
@@ -230,6 +231,7 @@ func TestSCSIMissingDevice(t *testing.T) {
 	}{
 		{"lun without device", prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m4", Controller: 2, Lun: 9, ReadOnly: true}, "5:0:0:9"},
 		{"controller without host", prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m5", Controller: 3, Lun: 0}, "controller 3"},
+		{"partition that never appears", prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m6", Controller: 2, Lun: 0, Partition: 2}, "partition sda2"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -241,6 +243,14 @@ func TestSCSIMissingDevice(t *testing.T) {
 				t.Fatalf("%s created by a failed Add", tc.disk.MountPath)
 			}
 		})
+	}
+	vp := &prot.LCOWMappedVPMemDevice{DeviceNumber: 9, MountPath: "/run/layers/p9"}
+	err := s.modify(prot.RequestTypeAdd, prot.ResourceVPMemDevice, vp)
+	if hostclient.ResultOf(err) != prot.HrFail || !strings.Contains(err.Error(), "pmem9") || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("VPMem Add of a missing device = %v, want E_FAIL, timed out, naming pmem9", err)
+	}
+	if s.guestExists(vp.MountPath) {
+		t.Fatalf("%s created by a failed Add", vp.MountPath)
 	}
 	// The gcs stayed healthy: unplugging a device that is not there works.
 	s.mustModify(prot.RequestTypeRemove, prot.ResourceSCSIDevice, &prot.SCSIDevice{Controller: 2, Lun: 9})
