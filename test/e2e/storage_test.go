@@ -373,8 +373,8 @@ func TestMappedDirectoryWithout9p(t *testing.T) {
 	}()
 	share := &prot.LCOWMappedDirectory{MountPath: "/run/mounts/m3", Port: 564, ShareName: "7", ReadOnly: true}
 	err = s.modify(prot.RequestTypeAdd, prot.ResourceMappedDirectory, share)
-	if hostclient.ResultOf(err) != prot.HrFail || !strings.Contains(err.Error(), "9p") {
-		t.Fatalf("MappedDirectory Add = %v, want E_FAIL naming 9p", err)
+	if hostclient.ResultOf(err) != prot.HrFail || !strings.Contains(err.Error(), "no 9p file system support") {
+		t.Fatalf("MappedDirectory Add = %v, want E_FAIL saying the kernel has no 9p", err)
 	}
 	select {
 	case c, ok := <-accepted:

@@ -9,4 +9,7 @@ var (
 	// ErrNoFD is returned when the transport's connection has no file
 	// descriptor to pass to the kernel.
 	ErrNoFD = errors.New("connection has no file descriptor")
+	// ErrNo9p is added to a mount failure with ENODEV: the running kernel
+	// has no 9p file system.
+	ErrNo9p = errors.New("the kernel has no 9p file system support")
 )

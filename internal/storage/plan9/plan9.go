@@ -2,6 +2,7 @@ package plan9
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -78,6 +79,9 @@ func Mount(ctx context.Context, t transport.Transport, cfg Config) (err error) {
 	}
 	data := Options(fd, cfg.ShareName, cfg.ReadOnly)
 	if err := unix.Mount(cfg.MountPath, cfg.MountPath, fsType, flags, data); err != nil {
+		if errors.Is(err, unix.ENODEV) {
+			return fmt.Errorf("mount 9p share %q at %s: %w (%w)", cfg.ShareName, cfg.MountPath, err, ErrNo9p)
+		}
 		return fmt.Errorf("mount 9p share %q at %s: %w", cfg.ShareName, cfg.MountPath, err)
 	}
 	logrus.WithContext(ctx).WithFields(logrus.Fields{"path": cfg.MountPath, "port": cfg.Port, "share": cfg.ShareName, "ro": cfg.ReadOnly}).Info("Plan 9 share mounted")
