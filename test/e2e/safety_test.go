@@ -134,3 +134,35 @@ func TestShutdownUVMPowersOff(t *testing.T) {
 		t.Fatal("a response was sent to the VM shutdown request")
 	}
 }
+
+// TestDeleteWithoutStartAndWhileRunning deletes a container that was never
+// started and one that is still running: both go away completely and
+// nothing of theirs keeps running.
+func TestDeleteWithoutStartAndWhileRunning(t *testing.T) {
+	e := newEnv(t)
+	never := newID(t)
+	e.create(never, e.spec("sleep", "1000"))
+	if err := e.c.DeleteContainerState(ctxT(t, 30e9), never); err != nil {
+		t.Fatalf("delete of a created container: %v", err)
+	}
+	running := newID(t)
+	e.create(running, e.spec("sleep", "1000"))
+	p := e.exec(running, nil, false, false, false)
+	if err := e.c.DeleteContainerState(ctxT(t, 30e9), running); err != nil {
+		t.Fatalf("delete of a running container: %v", err)
+	}
+	for _, id := range []string{never, running} {
+		if _, err := e.c.WaitForProcess(ctxT(t, 30e9), id, p.pid, 0); hostclient.ResultOf(err) != prot.HrVmcomputeSystemNotFound {
+			t.Fatalf("%s still known: %v", id, err)
+		}
+		if _, err := os.Stat("/sys/fs/cgroup/pids" + e.g.CgroupPrefix + "/pods/" + id); !os.IsNotExist(err) {
+			t.Fatalf("cgroup of %s left behind: %v", id, err)
+		}
+	}
+	// No notification is sent for a container deleted before any wait.
+	select {
+	case n := <-e.c.Notifications():
+		t.Fatalf("unexpected notification %+v", n)
+	case <-time.After(500 * time.Millisecond):
+	}
+}
