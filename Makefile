@@ -31,9 +31,9 @@ $(BIN)/runc: FORCE
 
 # initrd writes the utility VM image, out/initrd.img and out/rootfs.tar.gz
 # (docs/vm.md), from the static binaries, busybox and the modules of the
-# installed Debian cloud kernel.
+# installed Debian cloud kernel, and copies that kernel to out/kernel.
 initrd: $(BIN)/gcs $(BIN)/init $(BIN)/vsockexec $(BIN)/runc-static
-	$(GO) run ./cmd/mkinitrd -o out/initrd.img -rootfs out/rootfs.tar.gz -runc $(BIN)/runc-static
+	$(GO) run ./cmd/mkinitrd -o out/initrd.img -rootfs out/rootfs.tar.gz -kernel out/kernel -runc $(BIN)/runc-static
 
 runc-static: $(BIN)/runc-static
 $(BIN)/runc-static: FORCE

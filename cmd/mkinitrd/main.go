@@ -1,13 +1,15 @@
 // Command mkinitrd writes the utility VM image (out/initrd.img and
 // out/rootfs.tar.gz) from built binaries, busybox and the installed Debian
-// cloud kernel's modules; see internal/initrd. Flag parsing and wiring
-// only.
+// cloud kernel's modules, and optionally a copy of that kernel (the boot
+// files a host needs together); see internal/initrd and docs/vm.md.
+// Flag parsing and wiring only.
 package main
 
 import (
 	"bufio"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,7 @@ func main() {
 	var (
 		l                 initrd.Layout
 		out, rootfs, cpio string
+		kernel            string
 		busybox, commit   string
 		noModules         bool
 	)
@@ -33,15 +36,16 @@ func main() {
 	flag.StringVar(&out, "o", "out/initrd.img", "gzip'd newc initrd to write")
 	flag.StringVar(&rootfs, "rootfs", "out/rootfs.tar.gz", "rootfs tarball to write (empty: none)")
 	flag.StringVar(&cpio, "cpio", "", "also write the uncompressed cpio here")
+	flag.StringVar(&kernel, "kernel", "", "also copy /boot/vmlinuz-<release> of the modules' kernel here (a host's boot file \"kernel\")")
 	flag.Parse()
 
-	if err := run(&l, busybox, commit, noModules, out, rootfs, cpio); err != nil {
+	if err := run(&l, busybox, commit, noModules, out, rootfs, cpio, kernel); err != nil {
 		fmt.Fprintln(os.Stderr, "mkinitrd:", err)
 		os.Exit(1)
 	}
 }
 
-func run(l *initrd.Layout, busybox, commit string, noModules bool, out, rootfs, cpio string) error {
+func run(l *initrd.Layout, busybox, commit string, noModules bool, out, rootfs, cpio, kernel string) error {
 	switch busybox {
 	case "none":
 	case "":
@@ -57,6 +61,9 @@ func run(l *initrd.Layout, busybox, commit string, noModules bool, out, rootfs, 
 			return err
 		}
 		l.BusyboxApplets = applets
+	}
+	if kernel != "" && noModules {
+		return fmt.Errorf("-kernel needs the modules of that kernel (drop -no-modules)")
 	}
 	if noModules {
 		l.ModulesDir = ""
@@ -81,6 +88,14 @@ func run(l *initrd.Layout, busybox, commit string, noModules bool, out, rootfs, 
 		{rootfs, func(w *bufio.Writer) error { return t.WriteRootfsTar(w) }},
 		{cpio, func(w *bufio.Writer) error { return t.WriteCPIO(w) }},
 	}
+	if kernel != "" {
+		// The modules only load into the kernel they were built for.
+		src := filepath.Join("/boot", "vmlinuz-"+filepath.Base(filepath.Clean(l.ModulesDir)))
+		outputs = append(outputs, struct {
+			path  string
+			write func(*bufio.Writer) error
+		}{kernel, func(w *bufio.Writer) error { return copyFrom(w, src) }})
+	}
 	for _, o := range outputs {
 		if o.path == "" {
 			continue
@@ -90,6 +105,16 @@ func run(l *initrd.Layout, busybox, commit string, noModules bool, out, rootfs, 
 		}
 	}
 	return nil
+}
+
+func copyFrom(w io.Writer, src string) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
 }
 
 // writeFile writes atomically: a temporary file renamed into place.

@@ -275,7 +275,8 @@ func TestLayoutReproducible(t *testing.T) {
 	if l.ModulesDir != "" {
 		rel := filepath.Base(l.ModulesDir)
 		dep := string(data["lib/modules/"+rel+"/modules.dep"])
-		for _, m := range []string{"virtio_console.ko", "overlay.ko", "virtio_scsi.ko", "dm-verity.ko"} {
+		for _, m := range []string{"virtio_console.ko", "overlay.ko", "virtio_scsi.ko", "dm-verity.ko",
+			"dm-crypt.ko", "xts.ko", "ecb.ko", "hv_vmbus.ko", "hv_storvsc.ko", "hv_sock.ko", "hv_utils.ko"} {
 			if !strings.Contains(dep, "/"+m+":") {
 				t.Errorf("modules.dep lacks %s", m)
 			}

@@ -13,15 +13,23 @@ import (
 	"github.com/opengcs/opengcs/internal/initrd/moddep"
 )
 
-// DefaultModules are the kernel modules an image carries when the kernel
-// builds them as modules: the virtio transport and console (bridge port in
-// tests), SCSI and pmem (layers), virtio-fs, overlay (container roots),
-// dm (verity, and crypt with the xts and ecb templates its
-// aes-xts-plain64 cipher needs: the kernel cannot load them on demand
-// without modprobe), guest-side vsock, and container networking.
-// Dependencies are added automatically; names missing from the kernel's
-// modules.dep (built in) are skipped.
-var DefaultModules = []string{
+// HyperVModules are the Hyper-V guest drivers a UVM needs on a Windows
+// host when the kernel builds them as modules (the Debian cloud kernel
+// does): VMBus, storvsc (SCSI layers), hv_sock (the bridge and every other
+// host connection), netvsc, vPCI, the utilities (shutdown, the Hyper-V
+// PTP clock for time sync) and the balloon. Outside Hyper-V hv_vmbus
+// refuses to load, and so does everything that depends on it.
+var HyperVModules = []string{
+	"hv_vmbus", "hv_storvsc", "hv_sock", "hv_netvsc", "hv_utils", "hv_balloon", "pci_hyperv",
+}
+
+// PortableModules are the modules an image carries whatever the
+// hypervisor: the virtio transport and console (the bridge port under
+// QEMU), SCSI and pmem (layers), virtio-fs, overlay (container roots), dm
+// (verity, and crypt with the xts and ecb templates its aes-xts-plain64
+// cipher needs: the kernel cannot load them on demand without modprobe),
+// guest-side vsock, and container networking.
+var PortableModules = []string{
 	"virtio_pci", "virtio_console", "virtio_net", "virtio_scsi", "virtio_blk", "sd_mod",
 	"nfit", "nd_pmem", "nd_btt", "virtio_pmem",
 	"virtiofs", "overlay",
@@ -29,6 +37,11 @@ var DefaultModules = []string{
 	"vsock", "vmw_vsock_virtio_transport", "vsock_loopback",
 	"veth", "bridge", "br_netfilter", "nf_conntrack",
 }
+
+// DefaultModules are the modules of the production image: HyperVModules
+// and PortableModules. Dependencies are added automatically; names
+// missing from the kernel's modules.dep (built in) are skipped.
+var DefaultModules = append(append([]string(nil), HyperVModules...), PortableModules...)
 
 // Layout describes an opengcs utility VM image (spec boot.md §10). Paths
 // are host paths of the inputs.
