@@ -551,3 +551,36 @@ func TestStorageConcurrentRequests(t *testing.T) {
 	all(prot.RequestTypeRemove)
 	s.assertGuestClean()
 }
+
+// TestStorageAddFailuresLeaveNothing: devices that are there but cannot be
+// mounted (no file system, read-only device to format) fail with the
+// reason, and the mount point made for them is gone again.
+func TestStorageAddFailuresLeaveNothing(t *testing.T) {
+	s := newStorageEnv(t)
+	blank := storagetest.SparseFile(t, "blank.img", 16<<20)
+	s.scsiDisk(0, 0, 1, "sdb", storagetest.Loop(t, blank, false))
+	s.scsiDisk(0, 0, 2, "sdc", storagetest.Loop(t, blank, true))
+	storagetest.BlockNode(t, s.roots.DevPath("pmem4"), storagetest.Loop(t, blank, true))
+	tests := []struct {
+		name     string
+		resource string
+		settings any
+		mp, msg  string
+	}{
+		{"disk without a file system", prot.ResourceMappedVirtualDisk, &prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m1", Lun: 1, ReadOnly: true}, "/run/mounts/scsi/m1", "unknown file system"},
+		{"format of a read-only device", prot.ResourceMappedVirtualDisk, &prot.LCOWMappedVirtualDisk{MountPath: "/run/gcs/c/ro", Lun: 2, EnsureFilesystem: true, Filesystem: "ext4"}, "/run/gcs/c/ro", "mkfs.ext4"},
+		{"vpmem without ext4", prot.ResourceVPMemDevice, &prot.LCOWMappedVPMemDevice{DeviceNumber: 4, MountPath: "/run/layers/p4"}, "/run/layers/p4", "mount " + s.roots.DevPath("pmem4")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.modify(prot.RequestTypeAdd, tc.resource, tc.settings)
+			if hostclient.ResultOf(err) != prot.HrFail || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("Add = %v, want E_FAIL with %q", err, tc.msg)
+			}
+			if s.guestExists(tc.mp) {
+				t.Fatalf("%s left by a failed Add", tc.mp)
+			}
+		})
+	}
+	s.assertGuestClean()
+}
