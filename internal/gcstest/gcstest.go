@@ -36,6 +36,9 @@ type Options struct {
 	// Binary overrides the gcs binary (default: <repo>/bin/gcs, built if
 	// missing).
 	Binary string
+	// Listen starts the gcs with -listen: the test dials the bridge
+	// (g.Transport.Dial(ctx, transport.BridgePort)) instead of accepting.
+	Listen bool
 	// Env is added to the gcs environment.
 	Env []string
 	// NetNS gives the gcs a network namespace of its own (only a loopback
@@ -114,9 +117,16 @@ func start(dir string, o Options) (*GCS, error) {
 		}
 	}
 	tr := transport.NewUnix(filepath.Join(dir, "vsock"))
-	l, err := tr.Listen(transport.BridgePort)
-	if err != nil {
-		return nil, err
+	// The host listens for the gcs's bridge connection, unless the gcs
+	// listens itself (-listen) and the test dials in.
+	var l net.Listener = noListener{}
+	if o.Listen {
+		o.Args = append(o.Args, "-listen")
+	} else {
+		var err error
+		if l, err = tr.Listen(transport.BridgePort); err != nil {
+			return nil, err
+		}
 	}
 	logPath := filepath.Join(dir, "gcs.log")
 	logFile, err := os.Create(logPath)
@@ -334,3 +344,10 @@ func RemoveCgroups(prefix string) {
 		}
 	}
 }
+
+// noListener stands for the host listener when the gcs listens itself.
+type noListener struct{}
+
+func (noListener) Accept() (net.Conn, error) { return nil, net.ErrClosed }
+func (noListener) Close() error              { return nil }
+func (noListener) Addr() net.Addr            { return &net.UnixAddr{Net: "unix"} }

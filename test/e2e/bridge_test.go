@@ -5,15 +5,20 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
+	"os/exec"
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/opengcs/opengcs/internal/gcstest"
 	"github.com/opengcs/opengcs/internal/hostclient"
+	"github.com/opengcs/opengcs/internal/testutil"
 	"github.com/opengcs/opengcs/service/gcs/prot"
+	"github.com/opengcs/opengcs/service/gcs/transport"
 )
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -269,5 +274,83 @@ func TestConcurrentRequests(t *testing.T) {
 	// The client fails the connection on any id mismatch; it must still be up.
 	if err := c.Err(); err != nil {
 		t.Fatalf("connection: %v", err)
+	}
+}
+
+// TestListenMode has the host connect in (-listen), as on hypervisors whose
+// host side dials the guest; after a drop the host can connect again.
+func TestListenMode(t *testing.T) {
+	g := gcstest.Start(t, gcstest.Options{Listen: true})
+	for round := 0; round < 2; round++ {
+		var conn net.Conn
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			c, err := g.Transport.Dial(ctxT(t, 5*time.Second), transport.BridgePort)
+			if err == nil {
+				conn = c
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("could not connect to the listening gcs: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		c := hostclient.New(conn)
+		if _, err := c.Negotiate(ctxT(t, 10*time.Second)); err != nil {
+			t.Fatalf("round %d: negotiate: %v", round, err)
+		}
+		if _, err := c.DumpStacks(ctxT(t, 10*time.Second)); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		c.Close()
+	}
+}
+
+// TestBridgeOverStdio serves the bridge on the gcs's own stdin and stdout
+// (-use-inouterr), the debugging path and the one the VM test uses on a
+// virtio-serial port.
+func TestBridgeOverStdio(t *testing.T) {
+	gcs, err := gcstest.Binary("gcs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runc, err := testutil.RuncBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("/opengcs-test-stdio-%d", time.Now().UnixNano())
+	t.Cleanup(func() { gcstest.RemoveCgroups(prefix) })
+	cmd := exec.Command("unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private",
+		"--", "/bin/sh", "-c", `mount -t tmpfs tmpfs /run && exec "$0" "$@"`,
+		gcs, "-v4", "-use-inouterr", "-runc", runc, "-cgroup-prefix", prefix, "-disable-time-sync", "-loglevel", "info")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("gcs log:\n%s", logs.String())
+		}
+	})
+	c := hostclient.New(&transport.StdioConn{R: stdout, W: stdin})
+	defer c.Close()
+	resp, err := c.Negotiate(ctxT(t, 30*time.Second))
+	if err != nil || resp.Capabilities.RuntimeOsType != "Linux" {
+		t.Fatalf("negotiate over stdio: %+v, %v", resp, err)
+	}
+	if _, err := c.DumpStacks(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
 	}
 }
