@@ -15,9 +15,11 @@ import (
 	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/opengcs/opengcs/internal/cgroup"
 	"github.com/opengcs/opengcs/internal/command"
 	"github.com/opengcs/opengcs/internal/network"
 	"github.com/opengcs/opengcs/internal/network/ifname"
@@ -230,6 +232,20 @@ func run(o *options, log *logrus.Logger) error {
 		UpdatePodMemoryLimit: func() error {
 			_, _, err := layout.UpdatePodsLimit()
 			return err
+		},
+		CreatePodCgroup: func(p string, res *specs.LinuxResources) error {
+			_, err := cgroups.CreateWithResources(p, res)
+			return err
+		},
+		RemovePodCgroup: func(p string) error {
+			cg, err := cgroups.Load(p)
+			if errors.Is(err, cgroup.ErrNotExist) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return cg.Delete()
 		},
 		PowerOff: func() error {
 			close(shutdown)

@@ -151,7 +151,7 @@ func (h *Host) setupSpec(ctx context.Context, c *container, rollback *undo) erro
 		return prot.NewError(prot.HrFail, fmt.Errorf("Create %s: %w", c.id, err))
 	}
 	if c.kind == oci.KindSandbox {
-		if err := h.pods.create(c.sandboxID, root); err != nil {
+		if err := h.pods.create(c.sandboxID, root, spec.Linux.Resources); err != nil {
 			return err
 		}
 		rollback.add(func() { h.pods.leave(c.sandboxID, c.sandboxID) })

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 
 	"github.com/opengcs/opengcs/internal/reaper"
@@ -44,6 +45,11 @@ type Config struct {
 	Stats func(cgroupPath string) (json.RawMessage, error)
 	// UpdatePodMemoryLimit recomputes the containers' memory limit.
 	UpdatePodMemoryLimit func() error
+	// CreatePodCgroup creates a pod's cgroup (/pods/<sid>, relative to the
+	// cgroup prefix) with the sandbox's resources; RemovePodCgroup removes
+	// it when the pod's last container is deleted. Nil: not managed.
+	CreatePodCgroup func(path string, res *specs.LinuxResources) error
+	RemovePodCgroup func(path string) error
 	// Hostname overrides the UVM hostname used for sandboxes.
 	Hostname string
 	// DevRoot stands for /dev when resolving container devices.
@@ -72,7 +78,7 @@ func New(cfg Config) *Host {
 		log:        cfg.Log.WithField("component", "uvm"),
 		containers: newRegistry(),
 		externals:  newProcessTable(),
-		pods:       newPodTable(),
+		pods:       newPodTable(podCgroups{create: cfg.CreatePodCgroup, remove: cfg.RemovePodCgroup}, cfg.Log.WithField("component", "pods")),
 	}
 }
 

@@ -200,8 +200,12 @@ func TestPodEndToEnd(t *testing.T) {
 				t.Errorf("cgroup /pods/%s/%s holds no process", p.sid, id)
 			}
 		}
-		if got := readTrim(t, filepath.Join(e.cgroupDir("cpu", "/pods/"+p.sid+"/"+p.sid), "cpu.shares")); got != "2" {
-			t.Errorf("sandbox cpu.shares = %s, want 2", got)
+		// The sandbox's resources apply to its own cgroup and, as the pod
+		// cgroup's, to the whole pod (lifecycle.md §5.2 step 4).
+		for _, cg := range []string{"/pods/" + p.sid + "/" + p.sid, "/pods/" + p.sid} {
+			if got := readTrim(t, filepath.Join(e.cgroupDir("cpu", cg), "cpu.shares")); got != "2" {
+				t.Errorf("%s cpu.shares = %s, want the sandbox spec's 2", cg, got)
+			}
 		}
 		if got := readTrim(t, filepath.Join(e.cgroupDir("memory", "/pods/"+p.sid+"/"+p.w1), "memory.limit_in_bytes")); got != "268435456" {
 			t.Errorf("w1 memory limit = %s, want the spec's 268435456", got)
@@ -536,4 +540,48 @@ func TestPodRejections(t *testing.T) {
 			t.Fatalf("sandbox after a refused duplicate: %q", out)
 		}
 	})
+}
+
+// TestPodCgroupFollowsLastMember deletes a sandbox before its workload (a
+// shim v2 host may): the pod is closed at once (no one can join it), and
+// its cgroup /pods/<sid> goes away with the last workload.
+func TestPodCgroupFollowsLastMember(t *testing.T) {
+	e := newEnv(t)
+	sid, wid := newID(t), newID(t)
+	// Pod networking skipped: the namespace record is created empty.
+	s := e.sandboxSpec(sid, "0e6b2f4c-1d3a-4b5c-8d7e-9f0a1b2c3d4e", podHostname)
+	s.Annotations["io.microsoft.cri.skip-pod-networking"] = "true"
+	e.create(sid, s)
+	spid := e.startInit(sid)
+	e.create(wid, e.workloadSpec(sid, "app", spid, "sleep", "1000000"))
+	wpid := e.startInit(wid)
+	podCg := e.cgroupDir("memory", "/pods/"+sid)
+
+	ctx := ctxT(t, 60*time.Second)
+	del := func(id string, pid uint32) {
+		t.Helper()
+		if err := e.c.Shutdown(ctx, id, true); err != nil {
+			t.Fatalf("shutdown %s: %v", id, err)
+		}
+		e.wait(id, pid)
+		if err := e.c.Modify(ctx, prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfsOf(id)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.c.DeleteContainerState(ctx, id); err != nil {
+			t.Fatalf("delete %s: %v", id, err)
+		}
+	}
+	del(sid, spid)
+	if _, err := os.Stat(podCg); err != nil {
+		t.Fatalf("pod cgroup removed while a workload lives in it: %v", err)
+	}
+	late := newID(t)
+	mustFailWith(t, "joining a pod whose sandbox is gone", e.tryCreate(late, e.workloadSpec(sid, "late", spid, "true")), prot.HrFail, "does not exist")
+	mustFailWith(t, "re-creating the sandbox of a pod being torn down", e.tryCreate(sid, s), prot.HrFail, "torn down")
+	del(wid, wpid)
+	if _, err := os.Stat(podCg); !os.IsNotExist(err) {
+		t.Fatalf("pod cgroup survives its last member (%v)", err)
+	}
+	// The id is free again.
+	e.create(sid, s)
 }
