@@ -139,6 +139,11 @@ func powerOff(t *testing.T, v *VM, c *hostclient.Client) string {
 			t.Errorf("console lacks %q", want)
 		}
 	}
+	for _, line := range strings.Split(console, "\n") {
+		if strings.HasPrefix(line, "opengcs-init: modules loaded=") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
 	if !strings.Contains(console, " failed=0") {
 		t.Errorf("some kernel modules failed to load")
 	}
