@@ -11,5 +11,5 @@
 // NICs in place for host-networking containers.
 //
 // The files a sandbox needs (hostname, hosts, resolv.conf) are written by
-// package etcfiles; Manager.DNS gives the merged DNS settings for them.
+// the pod spec setup (internal/oci) from AdapterSettings.
 package network

@@ -10,7 +10,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netns"
 
-	"github.com/opengcs/opengcs/internal/network/etcfiles"
 	"github.com/opengcs/opengcs/internal/network/ifname"
 	"github.com/opengcs/opengcs/internal/network/netconf"
 	"github.com/opengcs/opengcs/service/gcs/prot"
@@ -350,32 +349,20 @@ func (m *Manager) Adapters(nsID string) (_ []AdapterInfo, ok bool) {
 	return out, true
 }
 
-// DNS merges the DNS settings of the namespace's adapters: the search list
-// from every DNSSuffix, the servers from every DNSServerList, each item
-// trimmed, lower-cased and de-duplicated in order.
-func (m *Manager) DNS(nsID string) (searches, servers []string, err error) {
+// AdapterSettings returns the settings of the namespace's adapters, in the
+// order they were added (the sandbox's resolv.conf is built from their DNS
+// fields, see oci.DNSFromAdapters).
+func (m *Manager) AdapterSettings(nsID string) ([]prot.LCOWNetworkAdapter, error) {
 	nsID = normalizeID(nsID)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ns := m.namespaces[nsID]
 	if ns == nil {
-		return nil, nil, fail(fmt.Errorf("DNS settings of network namespace %s: %w", nsID, ErrNamespaceNotFound))
+		return nil, fail(fmt.Errorf("adapters of network namespace %s: %w", nsID, ErrNamespaceNotFound))
 	}
+	out := make([]prot.LCOWNetworkAdapter, 0, len(ns.adapters))
 	for _, a := range ns.adapters {
-		searches = etcfiles.MergeList(searches, a.settings.DNSSuffix)
-		servers = etcfiles.MergeList(servers, a.settings.DNSServerList)
+		out = append(out, a.settings)
 	}
-	return searches, servers, nil
-}
-
-// WriteResolvConf writes path from the namespace's DNS settings.
-func (m *Manager) WriteResolvConf(nsID, path string) error {
-	searches, servers, err := m.DNS(nsID)
-	if err != nil {
-		return err
-	}
-	if err := etcfiles.WriteResolvConf(path, searches, servers); err != nil {
-		return fail(fmt.Errorf("network namespace %s: %w", normalizeID(nsID), err))
-	}
-	return nil
+	return out, nil
 }

@@ -3,8 +3,6 @@ package network_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/opengcs/opengcs/internal/network"
+	"github.com/opengcs/opengcs/internal/oci"
 	"github.com/opengcs/opengcs/internal/network/ifname"
 	"github.com/opengcs/opengcs/internal/network/netconf"
 	"github.com/opengcs/opengcs/internal/network/nettest"
@@ -184,14 +183,7 @@ func TestBindMovesAdaptersAndHotAdd(t *testing.T) {
 	}
 
 	// The DNS settings of both adapters, merged.
-	resolv := filepath.Join(t.TempDir(), "resolv.conf")
-	if err := f.mgr.WriteResolvConf(nsID, resolv); err != nil {
-		t.Fatalf("WriteResolvConf: %v", err)
-	}
-	got, err := os.ReadFile(resolv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := resolvConf(t, f.mgr, nsID)
 	want := "search svc.cluster.local cluster.local example.com\nnameserver 10.0.0.10\nnameserver 10.0.0.11\n"
 	if string(got) != want {
 		t.Errorf("resolv.conf = %q, want %q", got, want)
@@ -200,7 +192,7 @@ func TestBindMovesAdaptersAndHotAdd(t *testing.T) {
 	// Duplicate ids are rejected whatever their case; nothing changes.
 	dup := *first
 	dup.ID = strings.ToLower(nicID)
-	err = f.mgr.AddAdapter(ctx(t), &dup)
+	err := f.mgr.AddAdapter(ctx(t), &dup)
 	if !errors.Is(err, network.ErrDuplicateAdapter) {
 		t.Errorf("duplicate AddAdapter = %v, want ErrDuplicateAdapter", err)
 	}
@@ -220,9 +212,8 @@ func TestBindMovesAdaptersAndHotAdd(t *testing.T) {
 	if !ok || len(ads) != 1 || ads[0].ID != nic2 || !ads[0].Configured {
 		t.Errorf("Adapters after remove = %+v, %v", ads, ok)
 	}
-	if searches, servers, err := f.mgr.DNS(nsID); err != nil || !reflect.DeepEqual(searches, []string{"cluster.local", "example.com"}) ||
-		!reflect.DeepEqual(servers, []string{"10.0.0.11", "10.0.0.10"}) {
-		t.Errorf("DNS after remove = %q, %q, %v", searches, servers, err)
+	if got := resolvConf(t, f.mgr, nsID); got != "search cluster.local example.com\nnameserver 10.0.0.11\nnameserver 10.0.0.10\n" {
+		t.Errorf("resolv.conf after remove = %q", got)
 	}
 }
 
@@ -451,15 +442,15 @@ func TestNamespaceRecords(t *testing.T) {
 	if err := f.mgr.Bind(ctx(t), nsID, f.pod.Pid); !errors.Is(err, network.ErrNamespaceNotFound) {
 		t.Errorf("Bind(unknown) = %v, want ErrNamespaceNotFound", err)
 	}
-	if _, _, err := f.mgr.DNS(nsID); !errors.Is(err, network.ErrNamespaceNotFound) {
-		t.Errorf("DNS(unknown) = %v, want ErrNamespaceNotFound", err)
+	if _, err := f.mgr.AdapterSettings(nsID); !errors.Is(err, network.ErrNamespaceNotFound) {
+		t.Errorf("AdapterSettings(unknown) = %v, want ErrNamespaceNotFound", err)
 	}
 	if err := f.mgr.Bind(ctx(t), nsID, 0); !errors.Is(err, network.ErrInvalidRequest) {
 		t.Errorf("Bind(pid 0) = %v, want ErrInvalidRequest", err)
 	}
 	f.mgr.EnsureNamespace(nsID)
-	if s, d, err := f.mgr.DNS(strings.ToLower(nsID)); err != nil || len(s) != 0 || len(d) != 0 {
-		t.Errorf("DNS(empty record) = %q, %q, %v", s, d, err)
+	if a, err := f.mgr.AdapterSettings(strings.ToLower(nsID)); err != nil || len(a) != 0 {
+		t.Errorf("AdapterSettings(empty record) = %v, %v", a, err)
 	}
 	// Binding an empty namespace records the pid; a later add is moved.
 	if err := f.mgr.Bind(ctx(t), nsID, f.pod.Pid); err != nil {
@@ -536,7 +527,7 @@ func TestConcurrentNamespaces(t *testing.T) {
 				errs <- err
 				return
 			}
-			if _, _, err := f.mgr.DNS(ns); err != nil {
+			if _, err := f.mgr.AdapterSettings(ns); err != nil {
 				errs <- err
 				return
 			}
@@ -553,4 +544,22 @@ func TestConcurrentNamespaces(t *testing.T) {
 			t.Errorf("adapter %s not in its pod namespace", names[i])
 		}
 	}
+}
+
+// resolvConf is the resolv.conf a sandbox of the namespace gets.
+func resolvConf(t *testing.T, m *network.Manager, nsID string) string {
+	t.Helper()
+	settings, err := m.AdapterSettings(nsID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns, err := oci.DNSFromAdapters(settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := dns.ResolvConf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

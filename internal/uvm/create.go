@@ -165,11 +165,15 @@ func (h *Host) dnsOf(nsID string) (*oci.DNS, error) {
 	if h.cfg.Network == nil || nsID == "" {
 		return nil, errors.New("no network namespace record")
 	}
-	searches, servers, err := h.cfg.Network.DNS(nsID)
+	settings, err := h.cfg.Network.AdapterSettings(nsID)
 	if err != nil {
 		return nil, err
 	}
-	return &oci.DNS{Search: searches, Servers: servers}, nil
+	dns, err := oci.DNSFromAdapters(settings)
+	if err != nil {
+		return nil, err
+	}
+	return &dns, nil
 }
 
 // runtimeCreate prepares the init's stdio and runs runc create.

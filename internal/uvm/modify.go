@@ -30,7 +30,8 @@ type Network interface {
 	BindHost(ctx context.Context, nsID string) error
 	EnsureNamespace(nsID string)
 	RemoveNamespace(nsID string)
-	DNS(nsID string) (searches, servers []string, err error)
+	// AdapterSettings returns the settings of a namespace's adapters.
+	AdapterSettings(nsID string) ([]prot.LCOWNetworkAdapter, error)
 }
 
 // decodeSettings decodes the Settings object of a request.
