@@ -285,7 +285,7 @@ func removeOwned(p string, roots []string) error {
 	if err := checkUnder("path", p, roots); err != nil {
 		return err
 	}
-	mounts, err := mountsUnder(p)
+	mounts, err := mount.MountsUnder(p)
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", p, err)
 	}
@@ -348,7 +348,7 @@ func hasKeptBelow(dir string, keep map[string]bool) bool {
 // unmountTree unmounts every mount at or below dir, deepest first, and
 // removes dir.
 func unmountTree(dir string) error {
-	mounts, err := mountsUnder(dir)
+	mounts, err := mount.MountsUnder(dir)
 	if err != nil {
 		return err
 	}
@@ -362,45 +362,6 @@ func unmountTree(dir string) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// mountsUnder lists mount points at or below dir, shallowest first.
-func mountsUnder(dir string) ([]string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeMount(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	return out, nil
-}
-
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &v); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func isNotFound(err error) bool { return errors.Is(err, network.ErrNamespaceNotFound) }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/opengcs/opengcs/internal/storage/mount"
 )
 
 // TestRemoveAroundKeepsMounts checks that removing a bundle never reaches
@@ -29,7 +31,7 @@ func TestRemoveAroundKeepsMounts(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(bundle, "config.json"), []byte("{}"), 0o644)
 
-	mounts, err := mountsUnder(bundle)
+	mounts, err := mount.MountsUnder(bundle)
 	if err != nil || len(mounts) != 1 || mounts[0] != rootfs {
 		t.Fatalf("mountsUnder = %v, %v", mounts, err)
 	}
