@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"time"
 
@@ -57,6 +58,7 @@ type options struct {
 	runcRoot         string
 	noPivot          bool
 	cgroupPrefix     string
+	maxProcs         int
 	cgroupRoot       string
 	sysfsRoot        string
 	devRoot          string
@@ -87,6 +89,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.runcRoot, "runc-root", "/run/runc", "runc's state directory")
 	fs.BoolVar(&o.noPivot, "no-pivot", true, "run containers with runc --no-pivot (required on an initramfs root)")
 	fs.StringVar(&o.cgroupPrefix, "cgroup-prefix", "", "prefix of every cgroup the gcs creates (tests use a private one)")
+	fs.IntVar(&o.maxProcs, "max-procs", 1, "GOMAXPROCS of the gcs (0: one per CPU); the gcs waits on I/O, and one P avoids cross-thread wake-ups (docs/performance.md)")
 	fs.StringVar(&o.cgroupRoot, "cgroup-root", "/sys/fs/cgroup", "where the cgroup file systems are mounted")
 	fs.StringVar(&o.sysfsRoot, "sysfs-root", "/sys", "where hardware lookups read sysfs (tests point it at a fake tree)")
 	fs.StringVar(&o.devRoot, "dev-root", "/dev", "where hardware lookups find device nodes")
@@ -111,6 +114,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.maxRequestSize < prot.HeaderSize || o.maxRequestSize > 1<<30 {
 		return nil, fmt.Errorf("-max-request-bytes %d: must be between %d and 1GiB", o.maxRequestSize, prot.HeaderSize)
+	}
+	if o.maxProcs < 0 {
+		return nil, fmt.Errorf("-max-procs %d: must be 0 or more", o.maxProcs)
 	}
 	if o.useInOutErr && o.listen {
 		return nil, errors.New("-use-inouterr and -listen cannot be combined")
@@ -173,6 +179,9 @@ func sevPresent() bool {
 }
 
 func run(o *options, log *logrus.Logger) error {
+	if o.maxProcs > 0 {
+		runtime.GOMAXPROCS(o.maxProcs)
+	}
 	entry := logrus.NewEntry(log)
 	entry.WithFields(logrus.Fields{"transport": o.transport, "listen": o.listen, "v4": o.v4}).Info("GCS started")
 

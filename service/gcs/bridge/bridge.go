@@ -50,6 +50,7 @@ type Bridge struct {
 	cfg      Config
 	log      *logrus.Entry
 	out      *outQueue
+	workers  workerPool
 	inflight sync.WaitGroup
 	seq      sync.Mutex
 
@@ -74,7 +75,7 @@ func New(cfg Config) *Bridge {
 	if log == nil {
 		log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	return &Bridge{cfg: cfg, log: log.WithField("component", "bridge"), out: newOutQueue()}
+	return &Bridge{cfg: cfg, log: log.WithField("component", "bridge"), out: newOutQueue(), workers: newWorkerPool(workerIdle)}
 }
 
 // Errors that end a connection.
@@ -201,11 +202,6 @@ func (b *Bridge) readLoop(ctx context.Context, conn net.Conn, log *logrus.Entry)
 			return fmt.Errorf("read body of %s id %d (%d bytes): %w", h.Type, h.ID, len(body), err)
 		}
 		req := &Request{Type: h.Type, ID: h.ID, Body: body, Version: version}
-		var base prot.MessageBase
-		if json.Unmarshal(body, &base) == nil {
-			req.ContainerID = base.ContainerID
-			req.ActivityID = base.ActivityID
-		}
 
 		if b.cfg.EnableV4 && version == 0 && h.Type == prot.ComputeSystemNegotiateProtocolV1 {
 			// Negotiate inline so a request pipelined behind it sees the
@@ -257,7 +253,7 @@ func (b *Bridge) dispatch(ctx context.Context, req *Request, h Handler) {
 		}
 		return
 	}
-	go run()
+	b.workers.run(run)
 }
 
 // call runs the handler, turning a panic into an error so that no input can
@@ -274,15 +270,16 @@ func (b *Bridge) call(ctx context.Context, req *Request, h Handler) (resp prot.R
 
 // respond encodes and queues the response to req.
 func (b *Bridge) respond(req *Request, resp prot.Response, err error, after *afterResponse) {
-	log := b.log.WithFields(logrus.Fields{"type": req.Type, "id": req.ID, "cid": req.ContainerID})
+	base := req.Base()
+	log := b.log.WithFields(logrus.Fields{"type": req.Type, "id": req.ID, "cid": base.ContainerID})
 	if err != nil {
 		resp = errorResponse(err)
 		log.WithError(err).WithField("result", prot.HResult(uint32(resp.Base().Result)).String()).Info("request failed")
 	} else if resp == nil {
 		resp = &prot.MessageResponseBase{}
 	}
-	if isGUID(req.ActivityID) {
-		resp.Base().ActivityID = req.ActivityID
+	if isGUID(base.ActivityID) {
+		resp.Base().ActivityID = base.ActivityID
 	}
 	rt := prot.ResponseFor(req.Type)
 	f, encErr := encodeFrame(rt, req.ID, resp)

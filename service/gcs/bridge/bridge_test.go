@@ -54,7 +54,7 @@ func TestResponseEchoesIDAndActivity(t *testing.T) {
 				t.Fatal("handler not called")
 			}
 			r := v.(bridge.Request)
-			if r.Type != tc.typ || r.ContainerID != "c1" || r.ActivityID != tc.activity || r.Version != prot.ProtocolVersion {
+			if r.Type != tc.typ || r.Base().ContainerID != "c1" || r.Base().ActivityID != tc.activity || r.Version != prot.ProtocolVersion {
 				t.Fatalf("handler saw %+v", r)
 			}
 		})
@@ -341,10 +341,10 @@ func TestResponseSizeLimit(t *testing.T) {
 func TestHandlerPanic(t *testing.T) {
 	b := newBridge(func(m *bridge.Mux) {
 		m.HandleFunc(prot.ComputeSystemStartV1, func(_ context.Context, r *bridge.Request) (prot.Response, error) {
-			if r.ContainerID == "boom" {
+			if r.Base().ContainerID == "boom" {
 				panic("kaboom")
 			}
-			if r.ContainerID == "nil" {
+			if r.Base().ContainerID == "nil" {
 				var m map[string]int
 				m["x"]++ // runtime error
 			}

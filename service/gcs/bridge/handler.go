@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 
@@ -14,13 +15,36 @@ type Request struct {
 	ID   uint64
 	// Body is the raw JSON body; handlers decode it with prot.Decode.
 	Body []byte
-	// ContainerID and ActivityID are read from the body's MessageBase on a
-	// best-effort basis, for logging and for echoing ActivityId.
-	ContainerID string
-	ActivityID  string
+	// msgBase caches the body's MessageBase (ContainerId and ActivityId,
+	// for logging and for echoing ActivityId): taken from the handler's own
+	// decode (Decode), or parsed on demand.
+	msgBase    prot.MessageBase
+	baseParsed bool
 	// Version is the protocol version negotiated on the connection the
 	// request arrived on.
 	Version uint32
+}
+
+// Decode unmarshals the body into v (see prot.Decode) and, when v embeds
+// prot.MessageBase, remembers it so the body is not parsed twice.
+func (r *Request) Decode(v any, what string) error {
+	if err := prot.Decode(r.Body, v, what); err != nil {
+		return err
+	}
+	if b, ok := v.(interface{ MessageBaseOf() *prot.MessageBase }); ok {
+		r.msgBase, r.baseParsed = *b.MessageBaseOf(), true
+	}
+	return nil
+}
+
+// Base returns the request's MessageBase, parsing the body on a
+// best-effort basis if no handler decoded it.
+func (r *Request) Base() prot.MessageBase {
+	if !r.baseParsed {
+		r.baseParsed = true
+		_ = json.Unmarshal(r.Body, &r.msgBase)
+	}
+	return r.msgBase
 }
 
 // Handler serves one request type. It returns the response body to send

@@ -58,7 +58,7 @@ type handlers struct {
 
 func (h *handlers) create(ctx context.Context, req *bridge.Request) (prot.Response, error) {
 	var r prot.ContainerCreate
-	if err := prot.Decode(req.Body, &r, "Create"); err != nil {
+	if err := req.Decode(&r, "Create"); err != nil {
 		return nil, err
 	}
 	var settings prot.VMHostedContainerSettingsV2
@@ -80,7 +80,7 @@ func (h *handlers) create(ctx context.Context, req *bridge.Request) (prot.Respon
 
 func (h *handlers) start(ctx context.Context, req *bridge.Request) (prot.Response, error) {
 	var r prot.MessageBase
-	if err := prot.Decode(req.Body, &r, "Start"); err != nil {
+	if err := req.Decode(&r, "Start"); err != nil {
 		return nil, err
 	}
 	// The container really starts with its init's ExecuteProcess, when the
@@ -91,7 +91,7 @@ func (h *handlers) start(ctx context.Context, req *bridge.Request) (prot.Respons
 func (h *handlers) shutdown(graceful bool) func(context.Context, *bridge.Request) (prot.Response, error) {
 	return func(ctx context.Context, req *bridge.Request) (prot.Response, error) {
 		var r prot.MessageBase
-		if err := prot.Decode(req.Body, &r, req.Type.String()); err != nil {
+		if err := req.Decode(&r, req.Type.String()); err != nil {
 			return nil, err
 		}
 		if r.ContainerID == prot.NullContainerID {
@@ -109,7 +109,7 @@ func (h *handlers) shutdown(graceful bool) func(context.Context, *bridge.Request
 
 func (h *handlers) executeProcess(ctx context.Context, req *bridge.Request) (prot.Response, error) {
 	var r prot.ContainerExecuteProcess
-	if err := prot.Decode(req.Body, &r, "ExecuteProcess"); err != nil {
+	if err := req.Decode(&r, "ExecuteProcess"); err != nil {
 		return nil, err
 	}
 	var params prot.ProcessParameters
@@ -125,7 +125,7 @@ func (h *handlers) executeProcess(ctx context.Context, req *bridge.Request) (pro
 
 func (h *handlers) waitForProcess(ctx context.Context, req *bridge.Request) (prot.Response, error) {
 	var r prot.ContainerWaitForProcess
-	if err := prot.Decode(req.Body, &r, "WaitForProcess"); err != nil {
+	if err := req.Decode(&r, "WaitForProcess"); err != nil {
 		return nil, err
 	}
 	timeout := time.Duration(-1)
@@ -144,7 +144,7 @@ func (h *handlers) waitForProcess(ctx context.Context, req *bridge.Request) (pro
 
 func (h *handlers) signalProcess(ctx context.Context, req *bridge.Request) (prot.Response, error) {
 	var r prot.ContainerSignalProcess
-	if err := prot.Decode(req.Body, &r, "SignalProcess"); err != nil {
+	if err := req.Decode(&r, "SignalProcess"); err != nil {
 		return nil, err
 	}
 	sig := 0
@@ -159,7 +159,7 @@ func (h *handlers) signalProcess(ctx context.Context, req *bridge.Request) (prot
 
 func (h *handlers) resizeConsole(ctx context.Context, req *bridge.Request) (prot.Response, error) {
 	var r prot.ContainerResizeConsole
-	if err := prot.Decode(req.Body, &r, "ResizeConsole"); err != nil {
+	if err := req.Decode(&r, "ResizeConsole"); err != nil {
 		return nil, err
 	}
 	if err := h.g.ResizeConsole(ctx, r.ContainerID, r.ProcessID, r.Height, r.Width); err != nil {
@@ -170,7 +170,7 @@ func (h *handlers) resizeConsole(ctx context.Context, req *bridge.Request) (prot
 
 func (h *handlers) getProperties(ctx context.Context, req *bridge.Request) (prot.Response, error) {
 	var r prot.ContainerGetProperties
-	if err := prot.Decode(req.Body, &r, "GetProperties"); err != nil {
+	if err := req.Decode(&r, "GetProperties"); err != nil {
 		return nil, err
 	}
 	var q prot.PropertyQuery
@@ -195,7 +195,7 @@ func (h *handlers) getProperties(ctx context.Context, req *bridge.Request) (prot
 
 func (h *handlers) modifySettings(ctx context.Context, req *bridge.Request) (prot.Response, error) {
 	var r prot.ContainerModifySettings
-	if err := prot.Decode(req.Body, &r, "ModifySettings"); err != nil {
+	if err := req.Decode(&r, "ModifySettings"); err != nil {
 		return nil, err
 	}
 	if r.Request.RequestType == "" {
@@ -209,7 +209,7 @@ func (h *handlers) modifySettings(ctx context.Context, req *bridge.Request) (pro
 
 func (h *handlers) dumpStacks(ctx context.Context, req *bridge.Request) (prot.Response, error) {
 	var r prot.MessageBase
-	if err := prot.Decode(req.Body, &r, "DumpStacks"); err != nil {
+	if err := req.Decode(&r, "DumpStacks"); err != nil {
 		return nil, err
 	}
 	return &prot.DumpStacksResponse{GuestStacks: debug.Stacks(stackLimit)}, nil
@@ -217,7 +217,7 @@ func (h *handlers) dumpStacks(ctx context.Context, req *bridge.Request) (prot.Re
 
 func (h *handlers) deleteContainerState(ctx context.Context, req *bridge.Request) (prot.Response, error) {
 	var r prot.MessageBase
-	if err := prot.Decode(req.Body, &r, "DeleteContainerState"); err != nil {
+	if err := req.Decode(&r, "DeleteContainerState"); err != nil {
 		return nil, err
 	}
 	if err := h.g.DeleteContainerState(ctx, r.ContainerID); err != nil {

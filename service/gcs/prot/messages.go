@@ -32,6 +32,10 @@ type MessageBase struct {
 	OpenCensusSpanContext json.RawMessage `json:"ocsc,omitempty"`
 }
 
+// MessageBaseOf returns the base itself; every request type embeds it, so
+// generic code can reach it.
+func (m *MessageBase) MessageBaseOf() *MessageBase { return m }
+
 // MessageResponseBase starts every response body.
 type MessageResponseBase struct {
 	Result       int32         `json:"Result"`
