@@ -22,6 +22,7 @@ import (
 
 	"github.com/opengcs/opengcs/internal/cgroup"
 	"github.com/opengcs/opengcs/internal/command"
+	"github.com/opengcs/opengcs/internal/memtrim"
 	"github.com/opengcs/opengcs/internal/network"
 	"github.com/opengcs/opengcs/internal/network/ifname"
 	"github.com/opengcs/opengcs/internal/network/netconf"
@@ -62,6 +63,7 @@ type options struct {
 	cgroupRoot       string
 	sysfsRoot        string
 	devRoot          string
+	memTrimInterval  time.Duration
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -93,6 +95,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.cgroupRoot, "cgroup-root", "/sys/fs/cgroup", "where the cgroup file systems are mounted")
 	fs.StringVar(&o.sysfsRoot, "sysfs-root", "/sys", "where hardware lookups read sysfs (tests point it at a fake tree)")
 	fs.StringVar(&o.devRoot, "dev-root", "/dev", "where hardware lookups find device nodes")
+	fs.DurationVar(&o.memTrimInterval, "memory-trim-interval", memtrim.DefaultInterval, "after a burst of work, return freed memory to the system once an interval passes quietly (0: never)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(os.Stdout)
@@ -263,6 +266,9 @@ func run(o *options, log *logrus.Logger) error {
 		},
 	})
 	handlers.Register(mux, host)
+	if o.memTrimInterval > 0 {
+		go memtrim.New(memtrim.Options{Interval: o.memTrimInterval, Log: entry}).Run(ctx)
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
