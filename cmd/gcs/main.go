@@ -108,7 +108,9 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("-kmsgLogLevel %d: must be 0..7", o.kmsgLogLevel)
 	}
 	switch o.initialPolicy {
-	case "allow", "deny":
+	case "allow":
+	case "deny":
+		return nil, errors.New("-initial-policy-stance deny: the closed-door policy needs confidential mode, which this gcs does not implement")
 	default:
 		return nil, fmt.Errorf("-initial-policy-stance %q: must be allow or deny", o.initialPolicy)
 	}
