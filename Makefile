@@ -64,7 +64,7 @@ fuzz:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./test/...
 
-demo: build
+demo: deps build
 	$(GO) run ./test/demo
 
 clean:
