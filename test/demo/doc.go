@@ -1,7 +1,9 @@
 // Command demo is `make demo`: it starts the real gcs in private mount and
-// PID namespaces over the unix transport and drives it through the
-// host-side client the way a Windows host would, printing what a host
-// sees: negotiation, a stack dump, an unknown request, a container with
-// its output, exit code and notification, an exec and a tty exec, and the
-// teardown.
+// pid namespaces over the unix transport and drives it like a Windows host
+// would — negotiation, diagnostics, an unknown request, a container with
+// its output on this terminal, an exec and a tty exec, teardown — and
+// finally checks that nothing (mounts, cgroups, processes) is left behind.
+//
+// It needs root, bin/gcs and bin/runc (`make demo` builds them) and
+// Debian's busybox-static (installed by test/setup/deps.sh).
 package main

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,12 +13,16 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/opengcs/opengcs/internal/gcstest"
 	"github.com/opengcs/opengcs/internal/hostclient"
 	"github.com/opengcs/opengcs/internal/testutil"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 )
+
+// unknownRequest is a message identifier no peer defines.
+const unknownRequest prot.MessageIdentifier = 0x10107701
 
 func main() {
 	if err := run(); err != nil {
@@ -26,205 +31,311 @@ func main() {
 	}
 }
 
-func step(format string, args ...any) { fmt.Printf("\n== "+format+"\n", args...) }
-func info(format string, args ...any) { fmt.Printf("   "+format+"\n", args...) }
+func step(format string, args ...any) { fmt.Printf("\n▶ "+format+"\n", args...) }
+func note(format string, args ...any) { fmt.Printf("  "+format+"\n", args...) }
 
 func run() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	if os.Geteuid() != 0 {
+		return errors.New("run me as root (mount and pid namespaces, runc)")
+	}
 	dir, err := os.MkdirTemp("", "opengcs-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	layer := filepath.Join(dir, "busybox-layer")
+	if err := testutil.BusyboxRootfs(layer); err != nil {
+		return err
+	}
 
-	step("starting bin/gcs in its own mount and PID namespace (own /run), bridge over unix sockets")
-	g, err := gcstest.StartDir(dir, gcstest.Options{})
+	fmt.Println("opengcs demo: the guest compute service, driven like a Windows host drives it")
+	g, err := gcstest.StartDir(dir, gcstest.Options{Args: []string{"-loglevel", "info"}})
+	if err != nil {
+		return fmt.Errorf("start gcs: %w", err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			g.Stop()
+		}
+	}
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	c, err := g.Accept(ctx)
 	if err != nil {
 		return err
 	}
-	defer g.Stop()
-	c, err := g.Accept(ctx)
-	if err != nil {
-		return fmt.Errorf("gcs did not connect (log: %s): %w", g.LogPath, err)
-	}
 	defer c.Close()
-	info("gcs dialled the bridge port %s_%d; log in %s", g.Transport.Prefix, uint32(0x40000000), g.LogPath)
+	pid, _ := g.Pid()
+	note("gcs pid %d (outside view), private mount+pid namespaces, own /run", pid)
+	note("bridge: unix socket %s_%d (stands in for AF_VSOCK)", g.Transport.Prefix, 0x40000000)
 
 	step("NegotiateProtocol")
 	resp, err := c.Negotiate(ctx)
 	if err != nil {
 		return err
 	}
-	caps, _ := json.MarshalIndent(resp.Capabilities, "   ", "  ")
-	info("protocol version %d", resp.Version)
-	info("capabilities %s", caps)
+	caps, _ := json.Marshal(resp.Capabilities)
+	note("protocol version %d", resp.Version)
+	note("capabilities %s", caps)
 
 	step("DumpStacks")
 	stacks, err := c.DumpStacks(ctx)
 	if err != nil {
 		return err
 	}
-	info("%d bytes of goroutine stacks, starting %q", len(stacks), strings.SplitN(stacks, "\n", 2)[0])
+	note("%d goroutines, %d bytes of stacks", strings.Count(stacks, "goroutine "), len(stacks))
 
-	step("an unknown request (0x10107701)")
-	err = c.Call(ctx, 0x10107701, &prot.MessageBase{ContainerID: prot.NullContainerID, ActivityID: prot.NullActivityID}, &prot.MessageResponseBase{})
-	info("answered: %v", err)
-
-	step("a busybox layer and a container on it")
-	layer := filepath.Join(dir, "layer")
-	if err := testutil.BusyboxRootfs(layer); err != nil {
-		return err
+	step("unknown request 0x%08x", uint32(unknownRequest))
+	req := prot.MessageBase{ContainerID: prot.NullContainerID, ActivityID: prot.NullActivityID}
+	err = c.Call(ctx, unknownRequest, &req, &prot.MessageResponseBase{})
+	if hr := hostclient.ResultOf(err); hr != prot.HrNotImpl {
+		return fmt.Errorf("unknown request answered with %v", err)
 	}
-	id := fmt.Sprintf("demo%060x", time.Now().UnixNano())
+	if _, err := c.DumpStacks(ctx); err != nil {
+		return fmt.Errorf("bridge unusable after the unknown request: %w", err)
+	}
+	note("answered E_NOTIMPL (%s); the bridge carries on", prot.HrNotImpl)
+
+	id := fmt.Sprintf("demo%012x", time.Now().UnixNano()&0xffffffffffff)
 	bundle := "/run/gcs/c/" + id
 	rootfs, scratch := bundle+"/rootfs", bundle+"/scratch/"+id
-	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceCombinedLayers,
-		&prot.LCOWCombinedLayers{ContainerID: id, ContainerRootPath: rootfs, Layers: []prot.Layer{{Path: layer}}, ScratchPath: scratch}); err != nil {
+	step("ModifySettings: CombinedLayers Add")
+	layers := &prot.LCOWCombinedLayers{ContainerID: id, ContainerRootPath: rootfs, Layers: []prot.Layer{{Path: layer}}, ScratchPath: scratch}
+	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceCombinedLayers, layers); err != nil {
 		return err
 	}
-	info("CombinedLayers Add: overlay of %s at %s", layer, rootfs)
-	spec := testutil.Spec("sh", "-c", `trap 'echo init: got SIGTERM, leaving; exit 0' TERM
-echo "init: hello from $(hostname), pid $$ in my own namespace"
-while :; do sleep 0.2; done`)
-	spec.Hostname = "demo-container"
-	spec.Root = &specs.Root{Path: rootfs}
-	if err := c.CreateContainer(ctx, id, hostclient.ContainerSettings(bundle, scratch, spec)); err != nil {
+	note("busybox layer + scratch -> overlay at %s", rootfs)
+
+	step("container %s: Create, Start, init with stdin/stdout/stderr", id)
+	s := testutil.Spec("sh", "-c", `echo "hello from the container, hostname $(hostname), pid $$"; read line; echo "init read: $line"; exit 3`)
+	s.Hostname = "demo"
+	s.Root = &specs.Root{Path: rootfs}
+	if err := c.CreateContainer(ctx, id, hostclient.ContainerSettings(bundle, scratch, s)); err != nil {
 		return err
 	}
+	deleted := false
+	defer func() {
+		if !deleted {
+			_ = c.Modify(context.Background(), prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfs})
+			_ = c.DeleteContainerState(context.Background(), id)
+		}
+	}()
 	if err := c.Start(ctx, id); err != nil {
 		return err
 	}
-	info("Create + Start: %s…", id[:16])
-	initp, out, err := startProcess(ctx, g, c, id, nil, false)
+	cgroups := containerCgroups(g, id)
+	if len(cgroups) == 0 {
+		return fmt.Errorf("container %s has no cgroup below %s", id, g.CgroupPrefix)
+	}
+	note("cgroup %s (in %d hierarchies)", cgroups[0][strings.Index(cgroups[0], g.CgroupPrefix):], len(cgroups))
+	init, err := startProcess(ctx, g, c, id, nil, true)
 	if err != nil {
 		return err
 	}
-	info("ExecuteProcess (init): pid %d in the VM; its output:", initp)
-	lines := stream(out, "   | ")
-	waitLine(lines, "init: hello")
+	defer init.st.Close()
+	initOut := init.stream(hostclient.StdOut, "  | ")
+	initErr := init.stream(hostclient.StdErr, "  ! ")
 
-	step("exec into the running container")
-	execp, eout, err := startProcess(ctx, g, c, id, &specs.Process{Args: []string{"sh", "-c", "echo exec: I am $(id -u) in $(pwd), I see: $(ls / | tr '\\n' ' ')"}, Cwd: "/", Env: []string{"PATH=/bin"}}, false)
-	if err != nil {
+	// Give the greeting a moment so the transcript reads in order.
+	time.Sleep(200 * time.Millisecond)
+	step("exec `id` in the running container")
+	if err := runExec(ctx, g, c, id, &specs.Process{Args: []string{"id"}, Cwd: "/", Env: []string{"PATH=/bin"}}); err != nil {
 		return err
 	}
-	drain(stream(eout, "   | "))
-	code, err := c.WaitForProcess(ctx, id, execp, prot.InfiniteWaitTimeout)
-	if err != nil {
-		return err
-	}
-	info("exec pid %d exited with %d", execp, code)
 
-	step("tty exec (a pty relayed over the bridge's stdio ports), then ResizeConsole")
-	ttyp, tout, err := startProcess(ctx, g, c, id, &specs.Process{Terminal: true, ConsoleSize: &specs.Box{Height: 24, Width: 80},
-		Args: []string{"sh", "-c", "echo tty: $(tty) size $(stty size); sleep 0.5; echo tty: size now $(stty size)"}, Cwd: "/", Env: []string{"PATH=/bin"}}, true)
+	rows, cols := terminalSize()
+	step("tty exec `stty size` on a %dx%d pty", rows, cols)
+	tty := &specs.Process{Args: []string{"stty", "size"}, Cwd: "/", Env: []string{"PATH=/bin", "TERM=xterm"}, Terminal: true, ConsoleSize: &specs.Box{Height: uint(rows), Width: uint(cols)}}
+	if err := runExec(ctx, g, c, id, tty); err != nil {
+		return err
+	}
+
+	step("init: host writes \"bye\" to its stdin and half-closes it")
+	if _, err := io.WriteString(init.st.Conn(hostclient.StdIn), "bye\n"); err != nil {
+		return err
+	}
+	if err := init.st.CloseStdin(); err != nil {
+		return err
+	}
+	<-initOut
+	<-initErr
+	code, err := c.WaitForProcess(ctx, id, init.pid, prot.InfiniteWaitTimeout)
 	if err != nil {
 		return err
 	}
-	tlines := stream(tout, "   | ")
-	waitLine(tlines, "tty:")
-	if err := c.ResizeConsole(ctx, id, ttyp, 50, 132); err != nil {
-		return err
-	}
-	drain(tlines)
-	if code, err = c.WaitForProcess(ctx, id, ttyp, prot.InfiniteWaitTimeout); err != nil {
-		return err
-	}
-	info("tty exec exited with %d", code)
-
-	step("ShutdownGraceful: SIGTERM to the init")
-	if err := c.Shutdown(ctx, id, false); err != nil {
-		return err
-	}
-	drain(lines)
-	if code, err = c.WaitForProcess(ctx, id, initp, prot.InfiniteWaitTimeout); err != nil {
-		return err
-	}
-	info("init exited with %d", code)
+	note("WaitForProcess: exit code %d", code)
 	select {
 	case n := <-c.Notifications():
-		info("notification: container %s… %s (operation %s, result %d)", n.ContainerID[:16], n.Type, n.Operation, n.Result)
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("no exit notification")
+		note("notification: %s for %s (operation %s, result %d)", n.Type, n.ContainerID, n.Operation, n.Result)
+	case <-ctx.Done():
+		return errors.New("no exit notification")
 	}
 
-	step("teardown as a host does it")
+	step("teardown: CombinedLayers Remove, DeleteContainerState")
 	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfs}); err != nil {
 		return err
 	}
-	info("CombinedLayers Remove: rootfs unmounted")
 	if err := c.DeleteContainerState(ctx, id); err != nil {
 		return err
 	}
-	info("DeleteContainerState: runc state, bundle and scratch removed")
-	_, err = c.WaitForProcess(ctx, id, initp, 0)
-	info("the container is gone: %v", err)
-	c.Close()
-	prefix := g.CgroupPrefix
-	g.Stop()
-	left, _ := filepath.Glob("/sys/fs/cgroup/*" + prefix)
-	info("gcs stopped: its namespaces are gone with it; cgroups left behind: %d", len(left))
-	if len(left) != 0 {
-		return fmt.Errorf("cgroups left behind: %v", left)
+	deleted = true
+	inside, err := leftoversInside(g, id)
+	if err != nil {
+		return err
 	}
-	fmt.Println("\ndemo done.")
+	note("inside the gcs: %s", inside)
+
+	prefix := g.CgroupPrefix
+	_ = c.Close()
+	stop()
+	step("final check")
+	problems := leftoversOutside(dir, prefix, id)
+	if len(problems) > 0 {
+		return fmt.Errorf("left behind: %s", strings.Join(problems, "; "))
+	}
+	note("gcs and its pid namespace gone; no mounts, no cgroups, no container processes left")
+	fmt.Println("\ndemo done: clean")
 	return nil
 }
 
-// startProcess opens the host's stdio listeners, sends ExecuteProcess and
-// accepts the gcs's connections; it returns the pid and stdout.
-func startProcess(ctx context.Context, g *gcstest.GCS, c *hostclient.Client, id string, p *specs.Process, tty bool) (uint32, io.ReadCloser, error) {
-	st, err := hostclient.OpenStdio(g.Transport, &g.Ports, tty, true, !tty)
+// proc is a started process and its host-side streams.
+type proc struct {
+	pid uint32
+	st  *hostclient.Stdio
+}
+
+func startProcess(ctx context.Context, g *gcstest.GCS, c *hostclient.Client, id string, p *specs.Process, stdin bool) (*proc, error) {
+	stderr := p == nil || !p.Terminal
+	st, err := hostclient.OpenStdio(g.Transport, &g.Ports, stdin, true, stderr)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	params := &prot.ProcessParameters{CreateStdInPipe: tty, CreateStdOutPipe: true, CreateStdErrPipe: !tty, OCIProcess: p}
+	params := &prot.ProcessParameters{CreateStdInPipe: stdin, CreateStdOutPipe: true, CreateStdErrPipe: stderr, OCIProcess: p}
 	pid, err := c.ExecuteProcess(ctx, id, params, st.Ports)
 	if err != nil {
 		st.Close()
-		return 0, nil, err
+		return nil, err
 	}
 	if err := st.Accept(ctx); err != nil {
 		st.Close()
-		return 0, nil, err
+		return nil, err
 	}
-	if !tty {
-		go drainQuietly(st.Conn(hostclient.StdErr))
-	}
-	return pid, st.Conn(hostclient.StdOut), nil
+	return &proc{pid: pid, st: st}, nil
 }
 
-// stream prints r line by line with prefix and passes the lines on.
-func stream(r io.ReadCloser, prefix string) <-chan string {
-	lines := make(chan string, 64)
+// stream prints stream i line by line with a prefix until EOF, then
+// closes the connection as a host does; the channel closes at the end.
+func (p *proc) stream(i int, prefix string) <-chan struct{} {
+	done := make(chan struct{})
+	conn := p.st.Conn(i)
+	if conn == nil {
+		close(done)
+		return done
+	}
 	go func() {
-		defer close(lines)
-		defer r.Close() // a host closes its end once a stream is drained
-		sc := bufio.NewScanner(r)
+		defer close(done)
+		sc := bufio.NewScanner(conn)
 		for sc.Scan() {
-			line := strings.TrimRight(sc.Text(), "\r")
-			fmt.Println(prefix + line)
-			lines <- line
+			fmt.Printf("%s%s\n", prefix, strings.TrimRight(sc.Text(), "\r"))
 		}
+		conn.Close()
 	}()
-	return lines
+	return done
 }
 
-func waitLine(lines <-chan string, prefix string) {
-	for l := range lines {
-		if strings.Contains(l, prefix) {
-			return
+func runExec(ctx context.Context, g *gcstest.GCS, c *hostclient.Client, id string, p *specs.Process) error {
+	pr, err := startProcess(ctx, g, c, id, p, false)
+	if err != nil {
+		return err
+	}
+	defer pr.st.Close()
+	out := pr.stream(hostclient.StdOut, "  | ")
+	errs := pr.stream(hostclient.StdErr, "  ! ")
+	<-out
+	<-errs
+	code, err := c.WaitForProcess(ctx, id, pr.pid, prot.InfiniteWaitTimeout)
+	if err != nil {
+		return err
+	}
+	note("exit code %d (pid %d in the gcs's namespace)", code, pr.pid)
+	return nil
+}
+
+// terminalSize is this terminal's size, or 24x80.
+func terminalSize() (rows, cols int) {
+	if ws, err := unix.IoctlGetWinsize(int(os.Stdout.Fd()), unix.TIOCGWINSZ); err == nil && ws.Row > 0 && ws.Col > 0 {
+		return int(ws.Row), int(ws.Col)
+	}
+	return 24, 80
+}
+
+// leftoversInside looks into the running gcs: mounts below its bundle
+// root and the container's cgroup.
+func leftoversInside(g *gcstest.GCS, id string) (string, error) {
+	pid, err := g.Pid()
+	if err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	if err != nil {
+		return "", err
+	}
+	mounts := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, "/run/gcs/c/") {
+			mounts++
 		}
 	}
-}
-
-func drain(lines <-chan string) {
-	for range lines {
+	cgroups := containerCgroups(g, id)
+	if mounts > 0 || len(cgroups) > 0 {
+		return "", fmt.Errorf("after delete the gcs still has %d container mounts and cgroups %v", mounts, cgroups)
 	}
+	return "0 container mounts, 0 container cgroups", nil
 }
 
-func drainQuietly(r io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, r)
-	r.Close()
+// containerCgroups lists the container's cgroup directories: those named
+// id below the gcs's cgroup prefix, in every hierarchy.
+func containerCgroups(g *gcstest.GCS, id string) []string {
+	var found []string
+	roots, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", g.CgroupPrefix))
+	for _, root := range roots {
+		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() && d.Name() == id {
+				found = append(found, p)
+				return filepath.SkipDir
+			}
+			return nil
+		})
+	}
+	return found
+}
+
+// leftoversOutside lists what the demo would leave on this machine.
+func leftoversOutside(dir, prefix, id string) []string {
+	var problems []string
+	if data, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, dir) || strings.Contains(line, id) {
+				problems = append(problems, "mount "+line)
+			}
+		}
+	}
+	for _, pattern := range []string{filepath.Join("/sys/fs/cgroup", "*", prefix), filepath.Join("/sys/fs/cgroup", prefix), filepath.Join("/sys/fs/cgroup", "*", id)} {
+		m, _ := filepath.Glob(pattern)
+		for _, p := range m {
+			problems = append(problems, "cgroup "+p)
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), dir) {
+			problems = append(problems, "process "+filepath.Dir(p))
+		}
+	}
+	return problems
 }
