@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/opengcs/opengcs/internal/gcstest"
 	"github.com/opengcs/opengcs/internal/hostclient"
@@ -302,6 +304,62 @@ func (e *ctrEnv) runcRun(id string) ([]byte, error) {
 		return nil, fmt.Errorf("runc run %s: %w: %s", id, err, stderr.Bytes())
 	}
 	return out.Bytes(), nil
+}
+
+// runcSplit is the lifecycle the gcs drives, done with runc alone: runc
+// create (stdout on a pipe), runc start, stdout read to EOF, the init
+// waited for (this process must be a child subreaper), runc delete. It
+// shows what three runc executions cost compared with one `runc run`.
+func (e *ctrEnv) runcSplit(id string) ([]byte, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	pidFile := filepath.Join(e.runcLogDir, id+".pid")
+	defer os.Remove(pidFile)
+	create := e.runcCmd("create", "--no-pivot", "--bundle", e.bundle, "--pid-file", pidFile, id)
+	create.Stdout = w
+	err = create.Run()
+	w.Close()
+	if err != nil {
+		return nil, fmt.Errorf("runc create %s: %w", id, err)
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return nil, fmt.Errorf("pid file of %s: %q", id, data)
+	}
+	if out, err := e.runcCmd("start", id).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("runc start %s: %w: %s", id, err, out)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil {
+		return nil, fmt.Errorf("wait for the init of %s: %w", id, err)
+	}
+	if ws.ExitStatus() != 0 {
+		return nil, fmt.Errorf("%s exited with %d", id, ws.ExitStatus())
+	}
+	if out, err := e.runcCmd("delete", id).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("runc delete %s: %w: %s", id, err, out)
+	}
+	return out, nil
+}
+
+// childSubreaper makes this process adopt orphaned descendants (the
+// inits of containers whose runc create exited) until the benchmark ends.
+func childSubreaper(b *testing.B) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
 }
 
 // runcStartDetached runs a long-lived baseline container (for exec).
