@@ -12,10 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/opengcs/opengcs/internal/network"
-	"github.com/opengcs/opengcs/internal/oci"
 	"github.com/opengcs/opengcs/internal/network/ifname"
 	"github.com/opengcs/opengcs/internal/network/netconf"
 	"github.com/opengcs/opengcs/internal/network/nettest"
+	"github.com/opengcs/opengcs/internal/oci"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 )
 

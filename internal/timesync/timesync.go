@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/opengcs/opengcs/internal/command"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/opengcs/opengcs/internal/command"
 )
 
 // clockName is the exact content of the Hyper-V PTP device's clock_name.

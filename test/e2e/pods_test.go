@@ -9,10 +9,10 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/opengcs/opengcs/internal/hostclient"
 	"github.com/opengcs/opengcs/service/gcs/prot"
-	"golang.org/x/sys/unix"
 )
 
 const (

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/opengcs/opengcs/internal/poll"
 )
 
 // DefaultTimeout bounds a lookup when the caller's context has no deadline.
@@ -149,20 +151,11 @@ func (s *Sysfs) poll(ctx context.Context, check func() (bool, error)) error {
 	if interval <= 0 {
 		interval = DefaultPollInterval
 	}
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		done, err := check()
-		if err != nil {
-			return err
+	if err := poll.Until(ctx, interval, check); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
-		if done {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", ErrNotFound, ctx.Err())
-		case <-ticker.C:
-		}
+		return err
 	}
+	return nil
 }

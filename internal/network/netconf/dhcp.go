@@ -3,7 +3,6 @@ package netconf
 import (
 	"context"
 	"fmt"
-	"github.com/opengcs/opengcs/internal/command"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netns"
+
+	"github.com/opengcs/opengcs/internal/command"
 )
 
 // Defaults of DHCPClient.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/opengcs/opengcs/internal/poll"
 )
 
 // PollInterval is how often the wait helpers look again.
@@ -38,22 +40,13 @@ func (r Roots) DevPath(elem ...string) string {
 // error, or ctx ends. A context end is reported as ErrTimeout wrapping what
 // was awaited.
 func Poll(ctx context.Context, what string, check func() (bool, error)) error {
-	t := time.NewTicker(PollInterval)
-	defer t.Stop()
-	for {
-		done, err := check()
-		if err != nil {
-			return err
+	if err := poll.Until(ctx, PollInterval, check); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %s: %w", ErrTimeout, what, err)
 		}
-		if done {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %s: %w", ErrTimeout, what, ctx.Err())
-		case <-t.C:
-		}
+		return err
 	}
+	return nil
 }
 
 // WaitOpen waits until path can be opened, retrying while opening fails with

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/opengcs/opengcs/internal/command"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/opengcs/opengcs/internal/command"
 	"github.com/opengcs/opengcs/internal/storage/crypt"
 	"github.com/opengcs/opengcs/internal/storage/devicemapper"
 	"github.com/opengcs/opengcs/internal/storage/mount"
