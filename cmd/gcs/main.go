@@ -117,6 +117,9 @@ func parseFlags(args []string) (*options, error) {
 	if o.maxRequestSize < prot.HeaderSize || o.maxRequestSize > 1<<30 {
 		return nil, fmt.Errorf("-max-request-bytes %d: must be between %d and 1GiB", o.maxRequestSize, prot.HeaderSize)
 	}
+	if _, err := transport.Parse(o.transport); err != nil {
+		return nil, fmt.Errorf("-transport: %w", err)
+	}
 	if o.maxProcs < 0 {
 		return nil, fmt.Errorf("-max-procs %d: must be 0 or more", o.maxProcs)
 	}

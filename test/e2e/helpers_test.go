@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -215,4 +216,10 @@ func (e *env) runFull(id string) error {
 	case <-time.After(30 * time.Second):
 		return fmt.Errorf("no notification for %s", id)
 	}
+}
+
+// runCmd runs a command to completion and returns its combined output.
+func runCmd(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
 }

@@ -1,0 +1,68 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/opengcs/opengcs/internal/gcstest"
+)
+
+// TestStartupCgroupLayout checks the start-up duties a host cannot see
+// directly but relies on: the gcs runs in its own /gcs cgroup, next to the
+// /pods cgroup that holds the containers (boot.md §6–§7), here below the
+// test's private prefix; and bad flags stop it with a one-line reason.
+func TestStartupCgroupLayout(t *testing.T) {
+	g := gcstest.Start(t, gcstest.Options{})
+	connect(t, g)
+	pid, err := g.Pid()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := g.CgroupPrefix + "/gcs"
+	found := false
+	for _, line := range strings.Split(string(data), "\n") {
+		// v1 lines look like "7:memory:/path".
+		if f := strings.SplitN(line, ":", 3); len(f) == 3 && f[1] == "memory" {
+			found = f[2] == want
+			if !found {
+				t.Fatalf("gcs memory cgroup %q, want %q", f[2], want)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no memory cgroup line in %q", data)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/memory" + g.CgroupPrefix + "/pods/memory.limit_in_bytes"); err != nil {
+		t.Fatalf("pods cgroup: %v", err)
+	}
+}
+
+func TestBadFlagsExitWithReason(t *testing.T) {
+	gcs, err := gcstest.Binary("gcs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"-log-format", "xml"},
+		{"-loglevel", "loud"},
+		{"-kmsgLogLevel", "9"},
+		{"-transport", "tcp:1.2.3.4"},
+		{"-initial-policy-stance", "maybe"},
+		{"-nosuchflag"},
+	} {
+		out, err := runCmd(gcs, args...)
+		if err == nil {
+			t.Fatalf("gcs %v started", args)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], "gcs: ") {
+			t.Fatalf("gcs %v: want one line of reason, got %q", args, out)
+		}
+	}
+}
