@@ -1,7 +1,6 @@
 package stdio
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/opengcs/opengcs/service/gcs/prot"
@@ -180,13 +178,7 @@ func (r *PipeRelay) relayStdin(conn net.Conn) {
 	// Host half-closed stdin (or the relay is ending): the process reads
 	// EOF once every other holder of the pipe closed it too.
 	_ = r.stdinW.Close()
-	log := r.o.log.WithFields(logrus.Fields{"stream": "stdin", "bytes": n})
-	if err != nil && !r.stdinStopping.Load() && !errors.Is(err, unix.EPIPE) {
-		log.WithError(err).Warn("stdin relay failed")
-		r.errs.add(fmt.Errorf("stdin: %w", err))
-		return
-	}
-	log.Debug("stdin relay done")
+	r.errs.stdinEnded(r.o.log, n, err, r.stdinStopping.Load(), unix.EPIPE)
 }
 
 func (r *PipeRelay) relayOut(p *outPump) {
@@ -195,16 +187,7 @@ func (r *PipeRelay) relayOut(p *outPump) {
 	// Writers that are still around (a background child) get EPIPE from now.
 	_ = p.src.Close()
 	log := p.log.WithField("bytes", n)
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrDrainIdle):
-		log.WithError(err).Info("abandoned output held open after process exit")
-		r.errs.add(err)
-	case errors.Is(err, ErrRelayClosed):
-	default:
-		log.WithError(err).Warn("output relay failed")
-		r.errs.add(err)
-	}
+	r.errs.outEnded(log, err, "output")
 	if herr := closeWrite(p.dst); herr != nil && !r.ph.isAborted() {
 		log.WithError(herr).Debug("half-close failed")
 	}

@@ -2,7 +2,10 @@ package stdio
 
 import (
 	"errors"
+	"fmt"
 	"sync"
+
+	"github.com/sirupsen/logrus"
 )
 
 // Relay is what a process owner holds for the process's stdio, whether it
@@ -50,4 +53,31 @@ func (l *errList) join() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return errors.Join(l.errs...)
+}
+
+// stdinEnded logs and records how a stdin copy ended. benign is the error
+// that only means the process side went away (EPIPE on a pipe, EIO on a
+// pty); errors after stopping are expected too.
+func (l *errList) stdinEnded(log *logrus.Entry, n int64, err error, stopping bool, benign error) {
+	log = log.WithFields(logrus.Fields{"stream": "stdin", "bytes": n})
+	if err != nil && !stopping && !errors.Is(err, benign) {
+		log.WithError(err).Warn("stdin relay failed")
+		l.add(fmt.Errorf("stdin: %w", err))
+		return
+	}
+	log.Debug("stdin relay done")
+}
+
+// outEnded logs and records how an output pump ended; what names the
+// source in the messages ("output" or "pty").
+func (l *errList) outEnded(log *logrus.Entry, err error, what string) {
+	switch {
+	case err == nil, errors.Is(err, ErrRelayClosed):
+	case errors.Is(err, ErrDrainIdle):
+		log.WithError(err).Info("abandoned " + what + " held open after process exit")
+		l.add(err)
+	default:
+		log.WithError(err).Warn(what + " relay failed")
+		l.add(err)
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
@@ -113,29 +112,14 @@ func (r *TtyRelay) Start(conns *ConnectionSet) error {
 func (r *TtyRelay) relayStdin(conn net.Conn) {
 	defer r.inWG.Done()
 	n, err := copyIn(r.master, conn)
-	log := r.o.log.WithFields(logrus.Fields{"stream": "stdin", "bytes": n})
-	if err != nil && !r.stdinStopping.Load() && !errors.Is(err, unix.EIO) {
-		log.WithError(err).Warn("stdin relay failed")
-		r.errs.add(fmt.Errorf("stdin: %w", err))
-		return
-	}
-	log.Debug("stdin relay done")
+	r.errs.stdinEnded(r.o.log, n, err, r.stdinStopping.Load(), unix.EIO)
 }
 
 func (r *TtyRelay) relayOut(p *outPump) {
 	defer r.outWG.Done()
 	n, err := p.run()
 	log := p.log.WithField("bytes", n)
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrDrainIdle):
-		log.WithError(err).Info("abandoned pty held open after process exit")
-		r.errs.add(err)
-	case errors.Is(err, ErrRelayClosed):
-	default:
-		log.WithError(err).Warn("pty relay failed")
-		r.errs.add(err)
-	}
+	r.errs.outEnded(log, err, "pty")
 	_ = closeWrite(p.dst)
 	_ = p.dst.Close()
 	log.Debug("pty output relay done")
