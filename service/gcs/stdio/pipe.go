@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,26 +18,12 @@ import (
 // child ends (ChildFiles) are ordinary blocking descriptors to be inherited
 // by the process (runc's child or an external process).
 type PipeRelay struct {
-	o  options
-	ph *phase
+	relayCore
 
 	// Relay ends (nil for streams without a pipe).
 	stdinW, stdoutR, stderrR *os.File
 	child                    FileSet
 	childOnce                sync.Once
-
-	mu       sync.Mutex
-	started  bool
-	released bool
-	conns    *ConnectionSet
-
-	outWG, inWG   sync.WaitGroup
-	stdinStopping atomic.Bool
-	errs          errList
-
-	waitOnce    sync.Once
-	waitErr     error
-	releaseOnce sync.Once
 }
 
 var _ Relay = (*PipeRelay)(nil)
@@ -47,7 +32,7 @@ var _ Relay = (*PipeRelay)(nil)
 // is created before the host names its streams: pass AllStreams() and let
 // Start close the pipes the host did not ask for.
 func NewPipeRelay(want Streams, opts ...Option) (_ *PipeRelay, err error) {
-	r := &PipeRelay{o: newOptions(opts), ph: newPhase()}
+	r := &PipeRelay{relayCore: newRelayCore(opts)}
 	defer func() {
 		if err != nil {
 			r.release()
@@ -121,11 +106,8 @@ func (r *PipeRelay) CloseChildEnds() error {
 func (r *PipeRelay) Start(conns *ConnectionSet) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	switch {
-	case r.ph.isAborted() || r.released:
-		return fmt.Errorf("start pipe relay: %w", ErrRelayClosed)
-	case r.started:
-		return fmt.Errorf("start pipe relay: %w", ErrAlreadyStarted)
+	if err := r.startable("pipe"); err != nil {
+		return err
 	}
 	if conns == nil {
 		conns = &ConnectionSet{}

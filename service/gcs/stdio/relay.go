@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 )
@@ -32,6 +33,42 @@ type Relay interface {
 	Close() error
 	// Resize sets the console window size: rows = height, columns = width.
 	Resize(height, width uint16) error
+}
+
+// relayCore is what both relays keep: options, the phase (running,
+// exited, aborted), the start/release guard and connections (under mu), and
+// the bookkeeping of their goroutines.
+type relayCore struct {
+	o  options
+	ph *phase
+
+	mu       sync.Mutex
+	started  bool
+	released bool
+	conns    *ConnectionSet
+
+	outWG, inWG   sync.WaitGroup
+	stdinStopping atomic.Bool
+	errs          errList
+
+	waitOnce    sync.Once
+	waitErr     error
+	releaseOnce sync.Once
+}
+
+func newRelayCore(opts []Option) relayCore {
+	return relayCore{o: newOptions(opts), ph: newPhase()}
+}
+
+// startable says, with mu held, why the relay cannot start now.
+func (c *relayCore) startable(kind string) error {
+	switch {
+	case c.ph.isAborted() || c.released:
+		return fmt.Errorf("start %s relay: %w", kind, ErrRelayClosed)
+	case c.started:
+		return fmt.Errorf("start %s relay: %w", kind, ErrAlreadyStarted)
+	}
+	return nil
 }
 
 // errList collects the errors of a relay's goroutines.

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,22 +16,8 @@ import (
 // the process side of the pty is gone (EIO on the master), or the drain
 // gives up after the exit, everything is closed.
 type TtyRelay struct {
-	o      options
-	ph     *phase
-	master *os.File // non-blocking, pollable
-
-	mu       sync.Mutex // guards started, released, conns; held by Resize
-	started  bool
-	released bool
-	conns    *ConnectionSet
-
-	outWG, inWG   sync.WaitGroup
-	stdinStopping atomic.Bool
-	errs          errList
-
-	waitOnce    sync.Once
-	waitErr     error
-	releaseOnce sync.Once
+	relayCore          // its mu is also held by Resize
+	master    *os.File // non-blocking, pollable
 }
 
 var _ Relay = (*TtyRelay)(nil)
@@ -51,7 +35,7 @@ func NewTtyRelay(master *os.File, opts ...Option) (*TtyRelay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new tty relay: %w", err)
 	}
-	return &TtyRelay{o: newOptions(opts), ph: newPhase(), master: m}, nil
+	return &TtyRelay{relayCore: newRelayCore(opts), master: m}, nil
 }
 
 // pollableDup duplicates f's descriptor, makes the duplicate non-blocking
@@ -82,11 +66,8 @@ func pollableDup(f *os.File) (*os.File, error) {
 func (r *TtyRelay) Start(conns *ConnectionSet) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	switch {
-	case r.ph.isAborted() || r.released:
-		return fmt.Errorf("start tty relay: %w", ErrRelayClosed)
-	case r.started:
-		return fmt.Errorf("start tty relay: %w", ErrAlreadyStarted)
+	if err := r.startable("tty"); err != nil {
+		return err
 	}
 	if conns == nil {
 		conns = &ConnectionSet{}
