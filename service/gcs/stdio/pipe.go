@@ -192,13 +192,7 @@ func (r *PipeRelay) ProcessExited() {
 // stopStdin interrupts the stdin relay: the host may keep stdin open until
 // it hears about the exit, which it only does after Wait.
 func (r *PipeRelay) stopStdin() {
-	r.mu.Lock()
-	conns := r.conns
-	r.mu.Unlock()
-	r.stdinStopping.Store(true)
-	if conns != nil && conns.In != nil {
-		stopReading(conns.In)
-	}
+	r.stopStdinConn()
 	if r.stdinW != nil {
 		_ = r.stdinW.SetWriteDeadline(time.Unix(1, 0))
 	}
@@ -209,15 +203,7 @@ func (r *PipeRelay) stopStdin() {
 // process exited and before reporting the exit code. Concurrent and repeated
 // calls return the same result.
 func (r *PipeRelay) Wait() error {
-	r.waitOnce.Do(func() {
-		r.ProcessExited()
-		r.outWG.Wait()
-		r.stopStdin()
-		r.inWG.Wait()
-		r.release()
-		r.waitErr = r.errs.join()
-	})
-	return r.waitErr
+	return r.wait(r.ProcessExited, r.stopStdin, r.release)
 }
 
 // Close aborts the relay (pending output is dropped) and releases

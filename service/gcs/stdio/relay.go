@@ -71,6 +71,34 @@ func (c *relayCore) startable(kind string) error {
 	return nil
 }
 
+// wait ends a relay once: the drain starts (exited), the output is waited
+// for, stdin is stopped and waited for, everything is released, and the
+// goroutines' errors are reported. Concurrent and repeated calls return the
+// same result.
+func (c *relayCore) wait(exited, stopStdin, release func()) error {
+	c.waitOnce.Do(func() {
+		exited()
+		c.outWG.Wait()
+		stopStdin()
+		c.inWG.Wait()
+		release()
+		c.waitErr = c.errs.join()
+	})
+	return c.waitErr
+}
+
+// stopStdinConn interrupts a stdin copy blocked reading the host: the host
+// may keep stdin open until it hears about the exit, which follows Wait.
+func (c *relayCore) stopStdinConn() {
+	c.mu.Lock()
+	conns := c.conns
+	c.mu.Unlock()
+	c.stdinStopping.Store(true)
+	if conns != nil && conns.In != nil {
+		stopReading(conns.In)
+	}
+}
+
 // errList collects the errors of a relay's goroutines.
 type errList struct {
 	mu   sync.Mutex

@@ -115,25 +115,11 @@ func (r *TtyRelay) ProcessExited() {
 // and releases the pty and every connection. Call it after the process
 // exited and before reporting the exit code.
 func (r *TtyRelay) Wait() error {
-	r.waitOnce.Do(func() {
-		r.ProcessExited()
-		r.outWG.Wait()
-		r.stopStdin()
-		r.inWG.Wait()
-		r.release()
-		r.waitErr = r.errs.join()
-	})
-	return r.waitErr
+	return r.wait(r.ProcessExited, r.stopStdin, r.release)
 }
 
 func (r *TtyRelay) stopStdin() {
-	r.mu.Lock()
-	conns := r.conns
-	r.mu.Unlock()
-	r.stdinStopping.Store(true)
-	if conns != nil && conns.In != nil {
-		stopReading(conns.In)
-	}
+	r.stopStdinConn()
 	_ = r.master.SetWriteDeadline(time.Unix(1, 0))
 }
 
