@@ -42,6 +42,10 @@ func (h *Host) startInit(ctx context.Context, c *container, params *prot.Process
 		c.setState(stateCreated)
 		return 0, prot.Errorf(prot.HrFail, "container %s init stdio: %v", c.id, err)
 	}
+	// The init's output streams survive a host-side reconnect (protocol
+	// §12): they are re-dialled on their ports and the recent output
+	// replayed. Exec'd and external processes do not reconnect.
+	conns.EnableReconnect(h.cfg.Transport, ports)
 	if err := c.initRelay.Start(conns); err != nil {
 		conns.Close()
 		c.setState(stateCreated)

@@ -37,6 +37,10 @@ func StreamsOf(p *prot.ProcessParameters) Streams {
 // A nil field is a stream the host did not ask for.
 type ConnectionSet struct {
 	In, Out, Err net.Conn
+
+	// redial re-dials an output stream ("stdout", "stderr"); set by
+	// EnableReconnect.
+	redial func(ctx context.Context, stream string) (net.Conn, error)
 }
 
 // Streams reports which connections are present.

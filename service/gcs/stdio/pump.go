@@ -1,6 +1,7 @@
 package stdio
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +16,12 @@ import (
 )
 
 const (
-	// copyBufSize is the buffer of the read/write fallback loops.
-	copyBufSize = 128 << 10
+	// copyBufMin and copyBufMax bound the buffer of the read/write loops: it
+	// starts small (most streams are quiet logs) and doubles while reads
+	// fill it, up to the pipe size, where a busy stream moves as fast as
+	// splice.
+	copyBufMin = 64 << 10
+	copyBufMax = 1 << 20
 	// spliceMax is the most one splice(2) call is asked to move.
 	spliceMax = 1 << 20
 )
@@ -33,13 +38,20 @@ type outPump struct {
 	idle time.Duration
 	ph   *phase
 	log  *logrus.Entry
+
+	// redial, when set, re-dials a broken connection (EnableReconnect);
+	// ring keeps the output to replay, swapped tells the relay about the
+	// new connection.
+	redial  func(context.Context) (net.Conn, error)
+	ring    *replayRing
+	swapped func(old, c net.Conn)
 }
 
 // run copies and returns the number of bytes relayed. A clean EOF gives a
 // nil error.
 func (p *outPump) run() (int64, error) {
 	var total int64
-	if !p.tty {
+	if !p.tty && p.redial == nil {
 		n, handled, err := p.spliceAll()
 		total += n
 		if handled {
@@ -207,17 +219,31 @@ func writable(fd int) bool {
 
 // copyAll is the read/write fallback (and the pty path).
 func (p *outPump) copyAll() (written int64, err error) {
-	buf := make([]byte, copyBufSize)
+	buf := make([]byte, copyBufMin)
 	for {
 		n, rerr := p.src.Read(buf)
+		full := n == len(buf)
 		if n > 0 {
+			if p.ring != nil {
+				p.ring.write(buf[:n])
+			}
 			w, werr := writeAll(p.dst, buf[:n])
 			written += int64(w)
+			if werr != nil && p.redial != nil && disconnected(werr) {
+				// The replay of the new connection includes this chunk.
+				werr = p.reconnect(werr)
+			}
 			if werr != nil {
+				if errors.Is(werr, ErrRelayClosed) {
+					return written, werr
+				}
 				return written, fmt.Errorf("write %s: %w", p.name, werr)
 			}
 			if perr := p.progress(); perr != nil {
 				return written, perr
+			}
+			if full && len(buf) < copyBufMax {
+				buf = make([]byte, 2*len(buf))
 			}
 		}
 		switch {

@@ -1,8 +1,10 @@
 package stdio
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 
@@ -96,6 +98,28 @@ func (c *relayCore) stopStdinConn() {
 	c.stdinStopping.Store(true)
 	if conns != nil && conns.In != nil {
 		stopReading(conns.In)
+	}
+}
+
+// armReconnect gives p what it needs to re-dial its stream when conns asks
+// for it (ConnectionSet.EnableReconnect); the relay's record of the
+// connection follows the swap so that Close still reaches it.
+func (c *relayCore) armReconnect(p *outPump, conns *ConnectionSet) {
+	if conns.redial == nil {
+		return
+	}
+	name := p.name
+	p.redial = func(ctx context.Context) (net.Conn, error) { return conns.redial(ctx, name) }
+	p.ring = newReplayRing()
+	p.swapped = func(old, nc net.Conn) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch old {
+		case c.conns.Out:
+			c.conns.Out = nc
+		case c.conns.Err:
+			c.conns.Err = nc
+		}
 	}
 }
 

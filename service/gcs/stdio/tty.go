@@ -81,6 +81,7 @@ func (r *TtyRelay) Start(conns *ConnectionSet) error {
 	if conns.Out != nil {
 		p := &outPump{name: "stdout", src: r.master, dst: conns.Out, tty: true, idle: r.o.idle, ph: r.ph,
 			log: r.o.log.WithField("stream", "stdout")}
+		r.armReconnect(p, conns)
 		r.outWG.Add(1)
 		go r.relayOut(p)
 	}
