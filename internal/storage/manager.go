@@ -13,6 +13,7 @@ import (
 
 	"github.com/opengcs/opengcs/internal/storage/devicemapper"
 	"github.com/opengcs/opengcs/internal/storage/devices"
+	"github.com/opengcs/opengcs/internal/storage/mount"
 	"github.com/opengcs/opengcs/internal/storage/overlay"
 	"github.com/opengcs/opengcs/internal/storage/plan9"
 	"github.com/opengcs/opengcs/internal/storage/pmem"
@@ -263,6 +264,11 @@ func (m *Manager) AddCombinedLayers(ctx context.Context, s *prot.LCOWCombinedLay
 			return err
 		}
 		layers = append(layers, l.Path)
+	}
+	// A second overlay stacked on a mounted root would hide the first and
+	// leak it when the root is removed.
+	if mounted, err := mount.IsMountPoint(s.ContainerRootPath); err == nil && mounted {
+		return prot.Errorf(prot.HrFail, "add CombinedLayers: %s is already mounted", s.ContainerRootPath)
 	}
 	return fail("add CombinedLayers", overlay.Mount(ctx, layers, s.ScratchPath, s.ContainerRootPath))
 }

@@ -166,3 +166,29 @@ func TestDeleteWithoutStartAndWhileRunning(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 }
+
+// TestCombinedLayersTwiceRefused: a second CombinedLayers Add on a root
+// that is already mounted is refused instead of stacking a second overlay.
+func TestCombinedLayersTwiceRefused(t *testing.T) {
+	e := newEnv(t)
+	id := newID(t)
+	layers := &prot.LCOWCombinedLayers{ContainerID: id, ContainerRootPath: rootfsOf(id), Layers: []prot.Layer{{Path: e.layer}}, ScratchPath: scratchOf(id)}
+	if err := e.c.Modify(ctxT(t, 30e9), prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceCombinedLayers, layers); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.c.Modify(ctxT(t, 30e9), prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfsOf(id)})
+	})
+	err := e.c.Modify(ctxT(t, 30e9), prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceCombinedLayers, layers)
+	if hostclient.ResultOf(err) != prot.HrFail || !strings.Contains(err.Error(), "already mounted") {
+		t.Fatalf("second Add: %v", err)
+	}
+	if err := e.c.Modify(ctxT(t, 30e9), prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfsOf(id)}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := e.g.Root(rootfsOf(id)); p != "" {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("rootfs left after Remove: %v", err)
+		}
+	}
+}
