@@ -86,7 +86,7 @@ func Parse(b []byte) (Record, error) {
 		Flags:              prefix[3],
 	}
 	lines := strings.Split(string(b[semi+1:]), "\n")
-	r.Message = strings.TrimSpace(unescape(lines[0]))
+	r.Message = strings.TrimSpace(oneLine(unescape(lines[0])))
 	for _, l := range lines[1:] {
 		if !strings.HasPrefix(l, " ") {
 			continue
@@ -98,9 +98,15 @@ func Parse(b []byte) (Record, error) {
 		if r.Dict == nil {
 			r.Dict = make(map[string]string)
 		}
-		r.Dict[k] = unescape(v)
+		r.Dict[k] = oneLine(unescape(v))
 	}
 	return r, nil
+}
+
+// oneLine keeps a forwarded message on one log line: an escaped line break
+// inside a record (\x0a) becomes a space.
+func oneLine(s string) string {
+	return strings.ReplaceAll(s, "\n", " ")
 }
 
 // unescape undoes the kernel's \xNN escaping of non-printable bytes (the
