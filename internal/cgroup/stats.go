@@ -101,7 +101,7 @@ func (c *Cgroup) statsV1() (*Metrics, error) {
 	m := &Metrics{}
 	var errs []error
 	if dir, ok := c.h.controllerDir("pids", c.path); ok {
-		errs = append(errs, ignoreMissing(pidsV1(dir, m)))
+		errs = append(errs, ignoreMissing(readPids(dir, m, true)))
 	}
 	if dir, ok := c.h.controllerDir("cpuacct", c.path); ok {
 		errs = append(errs, ignoreMissing(cpuacctV1(dir, m)))
@@ -121,7 +121,10 @@ func (c *Cgroup) statsV1() (*Metrics, error) {
 	return m, nil
 }
 
-func pidsV1(dir string, m *Metrics) error {
+// readPids reads pids.current and pids.max, which v1 and v2 share. "max"
+// reads as MaxUint64; v1's Metrics report no limit as 0, v2's (as
+// containerd does) keep MaxUint64.
+func readPids(dir string, m *Metrics, v1 bool) error {
 	cur, err := readUint(filepath.Join(dir, "pids.current"))
 	if err != nil {
 		return err
@@ -130,7 +133,7 @@ func pidsV1(dir string, m *Metrics) error {
 	if err != nil {
 		return err
 	}
-	if limit == math.MaxUint64 { // "max": v1 reports no limit as 0
+	if v1 && limit == math.MaxUint64 {
 		limit = 0
 	}
 	m.Pids = &PidsStat{Current: cur, Limit: limit}

@@ -16,7 +16,7 @@ func (c *Cgroup) statsV2() (*Metrics, error) {
 	dir := c.h.v2Dir(c.path)
 	m := &Metrics{}
 	var errs []error
-	errs = append(errs, ignoreMissing(pidsV2(dir, m)))
+	errs = append(errs, ignoreMissing(readPids(dir, m, false)))
 	errs = append(errs, ignoreMissing(cpuV2(dir, m)))
 	errs = append(errs, ignoreMissing(memoryV2(dir, m)))
 	errs = append(errs, ignoreMissing(hugetlbV2(dir, m)))
@@ -24,19 +24,6 @@ func (c *Cgroup) statsV2() (*Metrics, error) {
 		return nil, fmt.Errorf("stats of cgroup %s: %w", c.path, err)
 	}
 	return m, nil
-}
-
-func pidsV2(dir string, m *Metrics) error {
-	cur, err := readUint(filepath.Join(dir, "pids.current"))
-	if err != nil {
-		return err
-	}
-	limit, err := readUint(filepath.Join(dir, "pids.max"))
-	if err != nil {
-		return err
-	}
-	m.Pids = &PidsStat{Current: cur, Limit: limit}
-	return nil
 }
 
 func cpuV2(dir string, m *Metrics) error {
