@@ -156,13 +156,3 @@ func (r *registry) lookup(id string) (*container, error) {
 	}
 	return c, nil
 }
-
-func (r *registry) all() []*container {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]*container, 0, len(r.containers))
-	for _, c := range r.containers {
-		out = append(out, c)
-	}
-	return out
-}

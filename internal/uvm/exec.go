@@ -3,7 +3,6 @@ package uvm
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"syscall"
 
@@ -161,5 +160,3 @@ func (h *Host) rootfsOf(c *container) string {
 	}
 	return p
 }
-
-var _ = os.Getpid

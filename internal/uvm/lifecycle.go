@@ -17,7 +17,6 @@ import (
 	"github.com/opengcs/opengcs/internal/storage/mount"
 	"github.com/opengcs/opengcs/internal/storage/overlay"
 	"github.com/opengcs/opengcs/service/gcs/prot"
-	"github.com/opengcs/opengcs/service/gcs/stdio"
 )
 
 // watchInit waits for the container's init to exit, publishes its exit
@@ -365,5 +364,3 @@ func unmountTree(dir string) error {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, network.ErrNamespaceNotFound) }
-
-var _ stdio.Relay = (*stdio.PipeRelay)(nil)

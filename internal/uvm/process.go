@@ -110,16 +110,6 @@ func (t *processTable) forget(p *process) {
 	t.mu.Unlock()
 }
 
-func (t *processTable) pids() []uint32 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]uint32, 0, len(t.procs))
-	for pid := range t.procs {
-		out = append(out, pid)
-	}
-	return out
-}
-
 func (t *processTable) all() []*process {
 	t.mu.Lock()
 	defer t.mu.Unlock()

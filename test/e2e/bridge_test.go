@@ -170,13 +170,6 @@ func mustErr(t *testing.T, err error) string {
 	return err.Error()
 }
 
-func rawFrame(t prot.MessageIdentifier, id uint64, body []byte) []byte {
-	b := make([]byte, prot.HeaderSize+len(body))
-	prot.Header{Type: t, Size: uint32(len(b)), ID: id}.Encode(b)
-	copy(b[prot.HeaderSize:], body)
-	return b
-}
-
 // badFrameCases each break the connection; the gcs must survive, redial
 // and serve a renegotiated connection.
 func TestBadFramesDropConnectionOnly(t *testing.T) {
