@@ -39,10 +39,9 @@ func (s containerState) String() string {
 
 // container is one container created through the bridge.
 type container struct {
-	id         string
-	activityID string
-	kind       oci.Kind
-	sandboxID  string
+	id        string
+	kind      oci.Kind
+	sandboxID string
 	// root is the sandbox root (pod files) or the bundle.
 	root string
 	// nsID is the lower-cased network namespace of the spec.
@@ -78,10 +77,9 @@ type container struct {
 	deletedOnce sync.Once
 }
 
-func newContainer(id, activityID string) *container {
+func newContainer(id string) *container {
 	c := &container{
 		id:           id,
-		activityID:   activityID,
 		execs:        newProcessTable(),
 		exitType:     prot.NtUnexpectedExit,
 		initAnswered: make(chan struct{}),

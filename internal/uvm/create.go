@@ -57,7 +57,7 @@ func (h *Host) CreateContainer(ctx context.Context, id string, settings *prot.VM
 		return prot.NewError(prot.HrFail, fmt.Errorf("Create %s: %w", id, err))
 	}
 
-	c := newContainer(id, "")
+	c := newContainer(id)
 	c.kind, c.sandboxID = kind, sandboxID
 	c.bundle, c.scratch, c.spec = settings.OCIBundlePath, settings.ScratchDirPath, spec
 	if spec.Windows != nil && spec.Windows.Network != nil {
@@ -86,9 +86,7 @@ func (h *Host) CreateContainer(ctx context.Context, id string, settings *prot.VM
 		c.cgroupPath = spec.Linux.CgroupsPath
 		spec.Linux.CgroupsPath = cgroupJoin(h.cfg.CgroupPrefix, spec.Linux.CgroupsPath)
 	}
-	if err := os.MkdirAll(c.bundle, 0o700); err != nil {
-		return prot.Errorf(prot.HrFail, "Create %s: bundle directory: %v", id, err)
-	}
+	// WriteConfig creates the bundle directory (0700) when needed.
 	if err := oci.WriteConfig(c.bundle, spec); err != nil {
 		return prot.Errorf(prot.HrFail, "Create %s: %v", id, err)
 	}
@@ -225,10 +223,9 @@ func (h *Host) runtimeCreate(ctx context.Context, c *container, rollback *undo) 
 // bindNetwork moves the namespace's NICs into a sandbox's or standalone
 // container's network namespace (lifecycle.md §5.2 step 13).
 func (h *Host) bindNetwork(ctx context.Context, c *container) error {
+	// A sandbox without a namespace record was already refused by
+	// setupSpec unless it skips pod networking.
 	if c.kind == oci.KindWorkload || c.nsID == "" || h.cfg.Network == nil {
-		if c.kind == oci.KindSandbox && c.nsID == "" && !oci.SkipPodNetworking(c.spec.Annotations) && h.cfg.Network != nil {
-			return prot.Errorf(prot.HrFail, "sandbox %s has no network namespace", c.id)
-		}
 		return nil
 	}
 	var err error
