@@ -2,6 +2,7 @@ package uvm
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -37,10 +38,17 @@ func FuzzSplitCommandLine(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		words, err := splitCommandLine(s)
-		if err == nil {
-			for _, w := range words {
-				_ = w
-			}
+		if err != nil {
+			return
+		}
+		// Quoting every word and splitting again gives the same words.
+		quoted := make([]string, len(words))
+		for i, w := range words {
+			quoted[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+		}
+		again, err := splitCommandLine(strings.Join(quoted, " "))
+		if err != nil || !reflect.DeepEqual(again, words) {
+			t.Fatalf("%q split to %q; re-quoted it splits to %q (%v)", s, words, again, err)
 		}
 	})
 }
