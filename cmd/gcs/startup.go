@@ -63,7 +63,15 @@ func startDuties(ctx context.Context, o *options, log *logrus.Entry, run command
 		layout.Teardown()
 		return nil, nil, fmt.Errorf("runc wrapper state directory: %w", err)
 	}
-	err = timesync.Start(ctx, timesync.Config{Disabled: o.disableTimeSync, Runner: run, Log: log.WithField("component", "timesync")})
+	// A missing Hyper-V clock is fatal; chronyd missing or dying is only
+	// logged by its restart monitor (docs/vm.md, "Start-up failures").
+	err = timesync.Start(ctx, timesync.Config{
+		Disabled: o.disableTimeSync,
+		SysRoot:  o.sysfsRoot,
+		DevDir:   o.devRoot,
+		Runner:   run,
+		Log:      log.WithField("component", "timesync"),
+	})
 	if err != nil {
 		layout.Teardown()
 		return nil, nil, fmt.Errorf("time synchronisation (use -disable-time-sync where the VM has no Hyper-V clock): %w", err)

@@ -45,6 +45,11 @@ type Options struct {
 	// link, down), so that tests can create and move interfaces without
 	// touching the machine's. It dies with the gcs's PID namespace.
 	NetNS bool
+	// PrivateTmp gives the gcs a tmpfs of its own on /tmp, as in a VM,
+	// for tests of files it writes there (chronyd.conf). The test's own
+	// temporary directories are then out of the gcs's sight: start such a
+	// gcs with StartDir in a directory outside /tmp.
+	PrivateTmp bool
 }
 
 // GCS is a running gcs.
@@ -141,8 +146,12 @@ func start(dir string, o Options) (*GCS, error) {
 	if o.NetNS {
 		args = append(args, "--net")
 	}
+	mounts := `mount -t tmpfs -o mode=0755 tmpfs /run`
+	if o.PrivateTmp {
+		mounts += ` && mount -t tmpfs -o mode=1777 tmpfs /tmp`
+	}
 	args = append(args,
-		"--", "/bin/sh", "-c", `mount -t tmpfs -o mode=0755 tmpfs /run && exec "$0" "$@"`,
+		"--", "/bin/sh", "-c", mounts+` && exec "$0" "$@"`,
 		bin, "-v4", "-transport", "unix:"+tr.Prefix, "-loglevel", "debug", "-redial-interval", "20ms",
 	)
 	runc, err := testutil.RuncBinary()

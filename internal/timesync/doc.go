@@ -5,8 +5,9 @@
 // restarts it with exponential back-off (capped at 10 minutes) whenever it
 // exits.
 //
-// The image must provide chronyd. Without it Start returns
-// ErrChronydNotFound after writing the configuration; hcsshim's GCS in the
-// same situation only logs a warning each time its restart monitor fails to
-// launch chronyd, so callers should log this error rather than exit.
+// What is fatal follows hcsshim's guest (cmd/gcs/main.go,
+// startTimeSyncService and runWithRestartMonitor): no Hyper-V clock, or a
+// configuration that cannot be written, is an error of Start; chronyd
+// missing from the image, failing to start or dying is only logged by the
+// restart monitor, which keeps trying.
 package timesync

@@ -43,8 +43,8 @@ type Config struct {
 	// Runner runs chronyd (command.Plain when nil; the gcs passes its
 	// reaper).
 	Runner command.Runner
-	// Log receives chronyd's output and restart warnings; nil means the
-	// standard logger.
+	// Log receives chronyd's output and restart warnings; nil discards
+	// them (the package never logs through logrus's standard logger).
 	Log *logrus.Entry
 }
 
@@ -64,9 +64,17 @@ func (c *Config) defaults() {
 	if c.Backoff == (Backoff{}) {
 		c.Backoff = DefaultBackoff
 	}
-	if c.Log == nil {
-		c.Log = logrus.NewEntry(logrus.StandardLogger())
+	c.Log = orDiscard(c.Log)
+}
+
+// orDiscard returns log, or an entry that writes nowhere when log is nil.
+func orDiscard(log *logrus.Entry) *logrus.Entry {
+	if log != nil {
+		return log
 	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return logrus.NewEntry(l)
 }
 
 // FindPTPClock returns the name ("ptp0", ...) of the PTP device under
@@ -122,10 +130,12 @@ func WriteConfig(dir, devPath string) (string, error) {
 }
 
 // Start finds the Hyper-V PTP clock, writes the chronyd configuration and
-// starts `chronyd -n -f <conf>` under Supervise until ctx ends. A missing
-// PTP clock or an unwritable configuration is an error (fatal in the GCS);
-// a missing chronyd binary returns ErrChronydNotFound (log it). With
-// cfg.Disabled it does nothing.
+// runs `chronyd -n -f <conf>` under Supervise until ctx ends. Only a missing
+// PTP clock or an unwritable configuration is returned (the gcs treats it as
+// fatal, as the reference does). chronyd itself is looked up each time the
+// restart monitor starts it: a chronyd that is missing from the image, fails
+// to start or dies is logged and tried again after the next back-off delay,
+// never fatal. With cfg.Disabled it does nothing.
 func Start(ctx context.Context, cfg Config) error {
 	cfg.defaults()
 	if cfg.Disabled {
@@ -140,15 +150,15 @@ func Start(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("start time sync: %w", err)
 	}
-	bin, err := exec.LookPath(cfg.Chronyd)
-	if err != nil {
-		return fmt.Errorf("start time sync: %s: %w", cfg.Chronyd, errors.Join(ErrChronydNotFound, err))
-	}
-	cfg.Log.WithFields(logrus.Fields{"ptp": dev, "config": conf}).Info("starting chronyd")
+	cfg.Log.WithFields(logrus.Fields{"ptp": dev, "config": conf}).Info("starting chronyd under the restart monitor")
 	// -n keeps chronyd in the foreground: a daemonising chronyd would look
 	// like an exit to the restart monitor.
-	go Supervise(ctx, cfg.Runner, func() *exec.Cmd {
-		return exec.Command(bin, "-n", "-f", conf)
+	go Supervise(ctx, cfg.Runner, func() (*exec.Cmd, error) {
+		bin, err := exec.LookPath(cfg.Chronyd)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Chronyd, errors.Join(ErrChronydNotFound, err))
+		}
+		return exec.Command(bin, "-n", "-f", conf), nil
 	}, cfg.Backoff, cfg.Log)
 	return nil
 }
@@ -186,21 +196,25 @@ func (b Backoff) delays() func() time.Duration {
 }
 
 // Supervise runs the command newCmd builds through run, forever: each time
-// it exits (or fails to start) its output is logged line by line and it is
+// it exits, fails to start, or cannot be built (newCmd's error, such as a
+// binary missing from the image) that is logged as a warning, with the
+// command's output logged line by line as it comes, and the command is
 // started again after the next back-off delay. It returns when ctx ends,
-// which kills the command.
-func Supervise(ctx context.Context, run command.Runner, newCmd func() *exec.Cmd, b Backoff, log *logrus.Entry) {
-	if log == nil {
-		log = logrus.NewEntry(logrus.StandardLogger())
-	}
+// which kills a running command. A nil log discards.
+func Supervise(ctx context.Context, run command.Runner, newCmd func() (*exec.Cmd, error), b Backoff, log *logrus.Entry) {
+	log = orDiscard(log)
 	next := b.delays()
 	for ctx.Err() == nil {
-		cmd := newCmd()
-		err := runLogged(ctx, run, cmd, log)
+		cmd, err := newCmd()
+		var args []string
+		if err == nil {
+			args = cmd.Args
+			err = runLogged(ctx, run, cmd, log)
+		}
 		if ctx.Err() != nil {
 			return
 		}
-		log.WithFields(logrus.Fields{logrus.ErrorKey: err, "command": cmd.Args}).Warn("restart monitor: command exited")
+		log.WithFields(logrus.Fields{logrus.ErrorKey: err, "command": args}).Warn("restart monitor: command exited")
 		t := time.NewTimer(next())
 		select {
 		case <-ctx.Done():

@@ -168,13 +168,15 @@ func TestStartErrors(t *testing.T) {
 		conf     bool
 	}{
 		{"no PTP clock", map[string]string{"ptp0": "other\n"}, "sh", false, ErrNoPTPClock, false},
-		{"no chronyd in the image", hyperv, "opengcs-no-such-chronyd", false, ErrChronydNotFound, true},
+		{"no chronyd in the image is not an error", hyperv, "opengcs-no-such-chronyd", false, nil, true},
 		{"disabled does nothing", map[string]string{}, "opengcs-no-such-chronyd", true, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			logger, _ := logtest.NewNullLogger()
-			err := Start(context.Background(), Config{Disabled: tc.disabled, SysRoot: fakeSys(t, tc.clocks), ConfDir: dir, Chronyd: tc.chronyd, Log: logrus.NewEntry(logger)})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			err := Start(ctx, Config{Disabled: tc.disabled, SysRoot: fakeSys(t, tc.clocks), ConfDir: dir, Chronyd: tc.chronyd, Backoff: quickBackoff(), Log: logrus.NewEntry(logger)})
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("Start = %v, want %v", err, tc.err)
 			}
@@ -197,11 +199,11 @@ func TestSuperviseRestarts(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Supervise(ctx, nil, func() *exec.Cmd {
+		Supervise(ctx, nil, func() (*exec.Cmd, error) {
 			if runs.Add(1) < 4 {
-				return exec.Command("sh", "-c", "echo short run; exit 3")
+				return exec.Command("sh", "-c", "echo short run; exit 3"), nil
 			}
-			return exec.Command("sleep", "300")
+			return exec.Command("sleep", "300"), nil
 		}, quickBackoff(), logrus.NewEntry(logger))
 	}()
 	deadline := time.Now().Add(30 * time.Second)
@@ -225,6 +227,35 @@ func TestSuperviseRestarts(t *testing.T) {
 	}
 	if warnings != 3 || !hasMessage(hook, "short run") {
 		t.Fatalf("%d restart warnings (want 3), output logged=%v", warnings, hasMessage(hook, "short run"))
+	}
+}
+
+// TestMissingChronydIsRetried: chronyd missing from the image is logged by
+// the restart monitor, again after each back-off delay, and never ends the
+// monitor.
+func TestMissingChronydIsRetried(t *testing.T) {
+	logger, hook := logtest.NewNullLogger()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := Config{SysRoot: fakeSys(t, map[string]string{"ptp0": "hyperv\n"}), ConfDir: t.TempDir(), Chronyd: "opengcs-no-such-chronyd", Backoff: quickBackoff(), Log: logrus.NewEntry(logger)}
+	if err := Start(ctx, cfg); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n := 0
+		for _, e := range hook.AllEntries() {
+			if err, ok := e.Data[logrus.ErrorKey].(error); ok && e.Level == logrus.WarnLevel && errors.Is(err, ErrChronydNotFound) {
+				n++
+			}
+		}
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d missing-chronyd warnings, want at least 3", n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -11,6 +11,7 @@ for p in "$@" ; do :; done
 packages=(
   e2fsprogs       # mkfs.ext4 for scratch and layer images
   xfsprogs        # mkfs.xfs: SCSI scratch formatting (storage tests)
+  chrony          # chronyd: the time sync start-up test runs the real binary
   busybox-static  # the root filesystem of test containers
   iproute2        # only used by tests to build veth fixtures
   libseccomp-dev  # runc is built with seccomp support
