@@ -18,10 +18,10 @@ import (
 // corePatternFile is where -core-dump-location is written.
 const corePatternFile = "/proc/sys/kernel/core_pattern"
 
-// startDuties performs the start-up duties of boot.md §6 that come before
-// the bridge: core pattern, kernel log forwarding, the cgroup layout with
-// its memory monitoring, and time synchronisation. The returned layout is
-// torn down by the caller when the gcs leaves.
+// startDuties performs the start-up duties of docs/boot.md, "Start-up order",
+// that come before the bridge: core pattern, kernel log forwarding, the
+// cgroup layout with its memory monitoring, and time synchronisation. The
+// returned layout is torn down by the caller when the gcs leaves.
 func startDuties(ctx context.Context, o *options, log *logrus.Entry, run command.Runner) (*cgroup.Hierarchy, *cgroup.Layout, error) {
 	start := time.Now()
 	if o.coreDumpLocation != "" {
@@ -64,7 +64,7 @@ func startDuties(ctx context.Context, o *options, log *logrus.Entry, run command
 		return nil, nil, fmt.Errorf("runc wrapper state directory: %w", err)
 	}
 	// A missing Hyper-V clock is fatal; chronyd missing or dying is only
-	// logged by its restart monitor (docs/vm.md, "Start-up failures").
+	// logged by its restart monitor (docs/boot.md, "Start-up failures").
 	err = timesync.Start(ctx, timesync.Config{
 		Disabled: o.disableTimeSync,
 		SysRoot:  o.sysfsRoot,

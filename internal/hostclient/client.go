@@ -77,8 +77,9 @@ func New(conn net.Conn) *Client {
 }
 
 // Migrate drops the connection while keeping every outstanding call, as a
-// host does around a live migration (protocol.md §12). ResumeOn continues
-// on the guest's next connection; until then calls cannot be sent.
+// host does around a live migration (docs/protocol.md, "Reconnect and
+// replay"). ResumeOn continues on the guest's next connection; until then
+// calls cannot be sent.
 func (c *Client) Migrate() error {
 	c.mu.Lock()
 	c.migrating = true

@@ -17,10 +17,10 @@ type CgroupSetup struct {
 	Controllers []string // v2: enabled in the root's subtree; v1: mounted
 }
 
-// SetupCgroups mounts cgroup v2 on /sys/fs/cgroup unless the kernel
-// command line asks for v1 (hcsshim.cgroup=v1 or cgroup_no_v2=all) or v2
-// cannot serve runc (no BPF device controller); then it falls back to one
-// v1 mount per enabled controller (boot.md §2 step 6).
+// SetupCgroups mounts cgroup v2 on /sys/fs/cgroup unless the kernel command
+// line asks for v1 (hcsshim.cgroup=v1 or cgroup_no_v2=all) or v2 cannot serve
+// runc (no BPF device controller); then it falls back to one v1 mount per
+// enabled controller (docs/boot.md, "init (PID 1)": cgroups).
 func (c *Config) SetupCgroups(cmd Cmdline) (CgroupSetup, error) {
 	wantV1 := cmd.Has("hcsshim.cgroup=v1") || cmd.Has("cgroup_no_v2=all")
 	if !wantV1 {

@@ -1,9 +1,9 @@
-// Package initproc is the logic of the utility VM's PID 1 (spec boot.md
-// §2): it mounts the early file systems, sets up cgroups, brings up
-// loopback, loads the kernel modules the image carries, feeds boot entropy
-// from the host, launches the command from its arguments (normally
-// vsockexec wrapping the gcs) and reaps every process until that command
-// exits, whose status becomes init's.
+// Package initproc is the logic of the utility VM's PID 1 (docs/boot.md,
+// "init (PID 1)"): it mounts the early file systems, sets up cgroups, brings
+// up loopback, loads the kernel modules the image carries, feeds boot entropy
+// from the host, launches the command from its arguments (normally vsockexec
+// wrapping the gcs) and reaps every process until that command exits, whose
+// status becomes init's.
 //
 // Test switch: when the kernel command line holds
 // opengcs.bridge=virtio-serial (QEMU without AF_VSOCK), init skips the

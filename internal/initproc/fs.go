@@ -33,7 +33,8 @@ const (
 	nodevNosuidNoexec = unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC
 )
 
-// baseOps are boot.md §2 step 4, after /dev.
+// baseOps are the early file systems of docs/boot.md, "init (PID 1)", after
+// /dev.
 var baseOps = []fsOp{
 	{kind: opMount, source: "proc", target: "/proc", fstype: "proc", flags: nodevNosuidNoexec},
 	{kind: opSymlink, source: "/proc/self/fd", target: "/dev/fd"},
@@ -114,8 +115,9 @@ func (c *Config) runOps(ops []fsOp) error {
 	return nil
 }
 
-// SetupFS mounts /dev and the fixed file systems, and the writable
-// overlays when asked (boot.md §2 steps 3-5).
+// SetupFS mounts /dev and the fixed file systems, and the writable overlays
+// when asked (docs/boot.md, "init (PID 1)": devtmpfs, Early file systems,
+// Writable overlays).
 func (c *Config) SetupFS(overlay bool) error {
 	if err := c.MountDev(); err != nil {
 		return err

@@ -36,8 +36,9 @@ func (c *Config) marker(format string, args ...any) {
 	}
 }
 
-// Run is PID 1: it prepares the VM as boot.md §2 describes and returns
-// the exit code of the primary child, which the caller passes to exit(2).
+// Run is PID 1: it prepares the VM as docs/boot.md, "init (PID 1)", describes
+// and returns the exit code of the primary child, which the caller passes to
+// exit(2).
 func (c *Config) Run(ctx context.Context, args []string) int {
 	opts, err := ParseArgs(args)
 	if err != nil {
@@ -158,8 +159,8 @@ func (c *Config) Run(ctx context.Context, args []string) int {
 	return code
 }
 
-// startServices starts optional daemons the image may carry (boot.md §2
-// step 10); they are reaped like any orphan.
+// startServices starts optional daemons the image may carry (docs/boot.md,
+// "init (PID 1)": Services); they are reaped like any orphan.
 func (c *Config) startServices() {
 	services := [][]string{
 		{"/bin/nvidia-persistenced"},

@@ -34,10 +34,10 @@ type ModuleReport struct {
 	Failed                []string
 }
 
-// LoadModules loads every module listed in <dir>/modules.dep, each after
-// its dependencies (FirstModules first). A directory without modules.dep
-// means the image carries no modules. Failures are logged and counted,
-// never fatal (boot.md §2 step 8).
+// LoadModules loads every module listed in <dir>/modules.dep, each after its
+// dependencies (FirstModules first). A directory without modules.dep means
+// the image carries no modules. Failures are logged and counted, never fatal
+// (docs/boot.md, "init (PID 1)": Kernel modules).
 func (c *Config) LoadModules(dir string) (ModuleReport, error) {
 	var rep ModuleReport
 	f, err := os.Open(filepath.Join(dir, "modules.dep"))

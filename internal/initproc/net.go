@@ -8,8 +8,8 @@ import (
 )
 
 // LoopbackUp sets IFF_UP|IFF_RUNNING on "lo" through an AF_INET and an
-// AF_INET6 socket; a missing address family is skipped (boot.md §2 step
-// 7). It acts on the calling thread's network namespace.
+// AF_INET6 socket; a missing address family is skipped (docs/boot.md, "init
+// (PID 1)": Loopback). It acts on the calling thread's network namespace.
 func LoopbackUp() error {
 	for _, family := range []int{unix.AF_INET, unix.AF_INET6} {
 		if err := ifUp("lo", family); err != nil {

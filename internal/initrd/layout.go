@@ -43,8 +43,8 @@ var PortableModules = []string{
 // missing from the kernel's modules.dep (built in) are skipped.
 var DefaultModules = append(append([]string(nil), HyperVModules...), PortableModules...)
 
-// Layout describes an opengcs utility VM image (spec boot.md §10). Paths
-// are host paths of the inputs.
+// Layout describes an opengcs utility VM image (docs/vm.md, "Image layout").
+// Paths are host paths of the inputs.
 type Layout struct {
 	Init      string // -> /init (required)
 	GCS       string // -> /bin/gcs (required)

@@ -60,9 +60,10 @@ func SkipPodNetworking(annotations map[string]string) bool {
 	return strings.EqualFold(annotations[AnnotationSkipPodNetworking], "true")
 }
 
-// HostNetworkRequested reports whether the host-network annotation is set
-// to a true value. For a workload the caller asks this of its sandbox's
-// annotations (workloads inherit the sandbox's value, §5.2 step 10).
+// HostNetworkRequested reports whether the host-network annotation is set to
+// a true value. For a workload the caller asks this of its sandbox's
+// annotations (workloads inherit the sandbox's value; docs/lifecycle.md,
+// "Create, step by step": Host networking).
 func HostNetworkRequested(annotations map[string]string) bool {
 	b, _ := parseBool(annotations, AnnotationHostNetwork, false)
 	return b

@@ -100,9 +100,9 @@ func linuxDevice(path string, n node, fileMode *os.FileMode) specs.LinuxDevice {
 
 // ResolveDevices re-resolves every entry of spec.Linux.Devices against the
 // UVM's device nodes under devRoot (which stands for /dev): each path must
-// name a character or block device there; type, major, minor, uid and gid
-// are taken from that node and an "rwm" allow rule is added for it
-// (lifecycle.md §5.4, non-privileged).
+// name a character or block device there; type, major, minor, uid and gid are
+// taken from that node and an "rwm" allow rule is added for it
+// (docs/lifecycle.md, "Workload spec setup": Non-privileged devices).
 func ResolveDevices(ctx context.Context, spec *specs.Spec, devRoot string) error {
 	ensureLinuxResources(spec)
 	requested := spec.Linux.Devices
@@ -134,10 +134,10 @@ func skippedDevDir(name string) bool {
 	return false
 }
 
-// AddAllDevices adds every character and block device node under devRoot
-// (as /dev/...) to spec.Linux.Devices, skipping pts/, shm/, fd/, mqueue/,
-// console and symlinks, and replaces linux.resources.devices with a single
-// allow-all "rwm" rule (lifecycle.md §5.4, privileged).
+// AddAllDevices adds every character and block device node under devRoot (as
+// /dev/...) to spec.Linux.Devices, skipping pts/, shm/, fd/, mqueue/, console
+// and symlinks, and replaces linux.resources.devices with a single allow-all
+// "rwm" rule (docs/lifecycle.md, "Workload spec setup": Privileged devices).
 func AddAllDevices(ctx context.Context, spec *specs.Spec, devRoot string) error {
 	ensureLinuxResources(spec)
 	err := filepath.WalkDir(devRoot, func(p string, de fs.DirEntry, err error) error {

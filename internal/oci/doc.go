@@ -1,7 +1,8 @@
 // Package oci holds the guest's container-kind logic and the OCI spec
-// rewriting done at Create time (spec lifecycle.md §4–§6). It is pure spec
-// logic plus the files the spec says to write; it does not run runc, mount
-// layers or configure network links, and it keeps no state.
+// rewriting done at Create time (docs/lifecycle.md, "Container kinds" to
+// "Guest directory layout"). It is pure spec logic plus the files the spec
+// says to write; it does not run runc, mount layers or configure network
+// links, and it keeps no state.
 //
 // # Kinds
 //
@@ -13,24 +14,26 @@
 //
 // # Spec setup
 //
-// SetupSandbox, SetupWorkload and SetupStandalone (or Setup, by kind)
-// rewrite the spec in place as §5.3/§5.4 describe. Options carries the
-// UVM hostname, the DNS data of the container's network namespace record
-// (built by the caller with DNSFromAdapters; this package does not know
-// about namespaces or links), the bundle path and an injectable /dev root
-// for device lookups. The remaining Create steps are separate calls for
-// the caller to order: AddTeeLogDirMount (§5.2 step 5), TeeLogPath (step
-// 8), HostNetworkRequested + ApplyHostNetwork (step 10), WriteConfig
-// (step 11).
+// SetupSandbox, SetupWorkload and SetupStandalone (or Setup, by kind) rewrite
+// the spec in place as docs/lifecycle.md, "Sandbox spec setup", "Workload
+// spec setup" and "Standalone spec setup" describe. Options carries the UVM
+// hostname, the DNS data of the container's network namespace record (built
+// by the caller with DNSFromAdapters; this package does not know about
+// namespaces or links), the bundle path and an injectable /dev root for
+// device lookups. The remaining Create steps are separate calls for the
+// caller to order (docs/lifecycle.md, "Create, step by step"):
+// AddTeeLogDirMount (Tee-log directory), TeeLogPath (Tee-log file),
+// HostNetworkRequested + ApplyHostNetwork (Host networking), WriteConfig
+// (Bundle).
 //
 // Files: WriteSandboxFiles writes hostname, hosts and resolv.conf, each
 // atomically (temporary file, fsync, rename) with mode 0644, after the
 // hostname was validated; HostsContent and DNS.ResolvConf give their exact
 // bytes.
 //
-// User names: ResolveUser implements §5.6 against the container rootfs's
-// /etc/passwd and /etc/group, opened through internal/safepath so that
-// symlinks cannot lead outside the rootfs.
+// User names: ResolveUser implements docs/lifecycle.md, "User names", against
+// the container rootfs's /etc/passwd and /etc/group, opened through
+// internal/safepath so that symlinks cannot lead outside the rootfs.
 //
 // # Path safety
 //

@@ -126,7 +126,7 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 
 // WriteConfig creates bundle (0700) if needed and writes the final spec to
 // <bundle>/config.json: JSON without HTML escaping and with a trailing
-// newline (lifecycle.md §5.2 step 11).
+// newline (docs/lifecycle.md, "Create, step by step": Bundle).
 func WriteConfig(bundle string, spec *specs.Spec) error {
 	if err := os.MkdirAll(bundle, 0o700); err != nil {
 		return fmt.Errorf("create bundle %s: %w", bundle, err)

@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// Kind is how the guest treats a container (lifecycle.md §4).
+// Kind is how the guest treats a container (docs/lifecycle.md, "Container
+// kinds").
 type Kind int
 
 // The container kinds.
@@ -54,7 +55,8 @@ func ValidateID(id string) error {
 }
 
 // Classify decides the kind of container id from its spec annotations and
-// returns the id of the pod it belongs to (lifecycle.md §4):
+// returns the id of the pod it belongs to (docs/lifecycle.md, "Container
+// kinds"):
 //
 //   - virtual-pod-id V set and id == V: sandbox of pod V, whatever the CRI
 //     type says;
@@ -106,9 +108,10 @@ func Classify(id string, annotations map[string]string) (Kind, string, error) {
 	}
 }
 
-// SandboxRoot is the pod root directory of a sandbox whose bundle is
-// bundle: the bundle itself, or <dirname(bundle)>/virtual-pods/<V> for a
-// container of virtual pod V (lifecycle.md §3.4, §6).
+// SandboxRoot is the pod root directory of a sandbox whose bundle is bundle:
+// the bundle itself, or <dirname(bundle)>/virtual-pods/<V> for a container of
+// virtual pod V (docs/lifecycle.md, "Virtual pods" and "Guest directory
+// layout").
 func SandboxRoot(bundle string, annotations map[string]string) (string, error) {
 	vpod := annotations[AnnotationVirtualPodID]
 	if vpod == "" {

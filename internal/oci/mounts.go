@@ -28,7 +28,7 @@ const (
 	UVMMountPrefix          = "uvm://"
 )
 
-// Directories of a pod root (lifecycle.md §6).
+// Directories of a pod root (docs/lifecycle.md, "Guest directory layout").
 const (
 	SandboxMountsDir      = "sandboxMounts"
 	SandboxTmpfsMountsDir = "sandboxTmpfsMounts"
@@ -203,9 +203,10 @@ func resolveUVMMount(source string) (string, error) {
 }
 
 // RewriteSpecialMounts resolves the workload mount prefixes against the pod
-// root podRoot (lifecycle.md §5.4): sandbox://, sandbox-tmp://,
-// hugepages:// and uvm:// sources and blockdev:// destinations. Sources
-// below the pod root can never leave their directory (see safepath).
+// root podRoot (docs/lifecycle.md, "Workload spec setup": Special mount
+// sources): sandbox://, sandbox-tmp://, hugepages:// and uvm:// sources and
+// blockdev:// destinations. Sources below the pod root can never leave their
+// directory (see safepath).
 func RewriteSpecialMounts(ctx context.Context, spec *specs.Spec, podRoot string) error {
 	for i := range spec.Mounts {
 		m := &spec.Mounts[i]

@@ -95,12 +95,12 @@ func Setup(ctx context.Context, kind Kind, id, sandboxID, root string, spec *spe
 	}
 }
 
-// SetupSandbox prepares the spec of sandbox container id of pod sandboxID
-// and writes the pod's network files into sandboxRoot (lifecycle.md §5.3):
-// the hostname (spec's or the UVM's, validated first) goes to
-// <root>/hostname and <root>/hosts, opts.DNS to <root>/resolv.conf; the
-// user name is resolved, the core rlimit applied, linux.cgroupsPath set to
-// /pods/<sandboxID>/<id> and windows cleared. The sandbox gets no bind
+// SetupSandbox prepares the spec of sandbox container id of pod sandboxID and
+// writes the pod's network files into sandboxRoot (docs/lifecycle.md,
+// "Sandbox spec setup"): the hostname (spec's or the UVM's, validated first)
+// goes to <root>/hostname and <root>/hosts, opts.DNS to <root>/resolv.conf;
+// the user name is resolved, the core rlimit applied, linux.cgroupsPath set
+// to /pods/<sandboxID>/<id> and windows cleared. The sandbox gets no bind
 // mounts of those files. On error the caller removes the root.
 func SetupSandbox(ctx context.Context, id, sandboxID, sandboxRoot string, spec *specs.Spec, opts Options) error {
 	if err := checkSpec(spec); err != nil {
@@ -135,15 +135,16 @@ func SetupSandbox(ctx context.Context, id, sandboxID, sandboxRoot string, spec *
 	return nil
 }
 
-// SetupWorkload prepares the spec of workload container id in pod
-// sandboxID whose root is podRoot (lifecycle.md §5.4): the hostname must be
-// empty; special mount prefixes are resolved (RewriteSpecialMounts); the
-// pod's hostname, hosts and resolv.conf are bound in unless already
-// mounted; the shm annotation is honoured; devices are re-resolved against
-// the UVM (or, privileged, all UVM devices are added); the core rlimit and
-// user name are applied; linux.cgroupsPath is /pods/<sandboxID>/<id>;
-// windows is cleared. Assigned devices in windows.devices (GPU, vPCI) are
-// not supported and fail with ErrUnsupportedDevice.
+// SetupWorkload prepares the spec of workload container id in pod sandboxID
+// whose root is podRoot (docs/lifecycle.md, "Workload spec setup"): the
+// hostname must be empty; special mount prefixes are resolved
+// (RewriteSpecialMounts); the pod's hostname, hosts and resolv.conf are bound
+// in unless already mounted; the shm annotation is honoured; devices are
+// re-resolved against the UVM (or, privileged, all UVM devices are added);
+// the core rlimit and user name are applied; linux.cgroupsPath is
+// /pods/<sandboxID>/<id>; windows is cleared. Assigned devices in
+// windows.devices (GPU, vPCI) are not supported and fail with
+// ErrUnsupportedDevice.
 func SetupWorkload(ctx context.Context, id, sandboxID, podRoot string, spec *specs.Spec, opts Options) error {
 	if err := checkSpec(spec); err != nil {
 		return fmt.Errorf("workload container %s: %w", id, err)
@@ -177,12 +178,12 @@ func SetupWorkload(ctx context.Context, id, sandboxID, podRoot string, spec *spe
 }
 
 // SetupStandalone prepares the spec of standalone container id with bundle
-// bundle (lifecycle.md §5.4, standalone): for each of /etc/hostname,
-// /etc/hosts and /etc/resolv.conf the spec does not mount, the file is
-// written into the bundle (atomically, 0644) and bound in; resolv.conf
-// comes from opts.DNS (empty when nil). linux.cgroupsPath is /pods/<id>
-// and windows is cleared. The user name is not resolved for standalone
-// containers.
+// bundle (docs/lifecycle.md, "Standalone spec setup"): for each of
+// /etc/hostname, /etc/hosts and /etc/resolv.conf the spec does not mount, the
+// file is written into the bundle (atomically, 0644) and bound in;
+// resolv.conf comes from opts.DNS (empty when nil). linux.cgroupsPath is
+// /pods/<id> and windows is cleared. The user name is not resolved for
+// standalone containers.
 func SetupStandalone(ctx context.Context, id, bundle string, spec *specs.Spec, opts Options) error {
 	if err := checkSpec(spec); err != nil {
 		return fmt.Errorf("standalone container %s: %w", id, err)
@@ -287,9 +288,9 @@ func checkAssignedDevices(ctx context.Context, spec *specs.Spec) error {
 
 // ApplyHostNetwork removes the network namespace from linux.namespaces when
 // enabled, so the container runs in the UVM's network namespace
-// (lifecycle.md §5.2 step 10). The caller decides enabled with
-// HostNetworkRequested on the sandbox's (or standalone container's)
-// annotations.
+// (docs/lifecycle.md, "Create, step by step": Host networking). The caller
+// decides enabled with HostNetworkRequested on the sandbox's (or standalone
+// container's) annotations.
 func ApplyHostNetwork(spec *specs.Spec, enabled bool) {
 	if !enabled || spec.Linux == nil {
 		return
@@ -305,7 +306,7 @@ func ApplyHostNetwork(spec *specs.Spec, enabled bool) {
 
 // AddTeeLogDirMount honours the tee-log-dir-mount annotation: it appends a
 // bind mount of <root>/logs onto the annotation's container path
-// (lifecycle.md §5.2 step 5).
+// (docs/lifecycle.md, "Create, step by step": Tee-log directory).
 func AddTeeLogDirMount(spec *specs.Spec, root string) error {
 	dest := spec.Annotations[AnnotationTeeLogDirMount]
 	if dest == "" {

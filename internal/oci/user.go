@@ -52,13 +52,13 @@ func parseID(part string) (id uint32, numeric bool, err error) {
 }
 
 // ResolveUser resolves the user string s against <rootfs>/etc/passwd and
-// <rootfs>/etc/group (lifecycle.md §5.6). A name must match exactly one
-// entry (ErrUserNotFound, ErrAmbiguousUser); a numeric uid that does not
-// match exactly one passwd entry is used as-is with gid 0, and a numeric
-// gid that does not match exactly one group entry is used as-is. Without a
-// group part the gid is the passwd entry's. The files are opened inside
-// the rootfs (symlinks cannot leave it; see safepath.OpenFile); a missing
-// file counts as having no entries.
+// <rootfs>/etc/group (docs/lifecycle.md, "User names"). A name must match
+// exactly one entry (ErrUserNotFound, ErrAmbiguousUser); a numeric uid that
+// does not match exactly one passwd entry is used as-is with gid 0, and a
+// numeric gid that does not match exactly one group entry is used as-is.
+// Without a group part the gid is the passwd entry's. The files are opened
+// inside the rootfs (symlinks cannot leave it; see safepath.OpenFile); a
+// missing file counts as having no entries.
 func ResolveUser(rootfs, s string) (uid, gid uint32, err error) {
 	us, err := ParseUserString(s)
 	if err != nil {

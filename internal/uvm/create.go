@@ -28,8 +28,9 @@ func (u undo) run() {
 	}
 }
 
-// CreateContainer implements lifecycle.md §5.2: everything up to runc
-// create, plus networking. A failure undoes every step already taken.
+// CreateContainer implements docs/lifecycle.md, "Create, step by step":
+// everything up to runc create, plus networking. A failure undoes every step
+// already taken.
 func (h *Host) CreateContainer(ctx context.Context, id string, settings *prot.VMHostedContainerSettingsV2) (err error) {
 	if id == prot.NullContainerID {
 		return prot.Errorf(prot.HrFail, "Create: the utility VM id %s cannot be used for a container", id)
@@ -221,7 +222,8 @@ func (h *Host) runtimeCreate(ctx context.Context, c *container, rollback *undo) 
 }
 
 // bindNetwork moves the namespace's NICs into a sandbox's or standalone
-// container's network namespace (lifecycle.md §5.2 step 13).
+// container's network namespace (docs/lifecycle.md, "Create, step by step":
+// Network namespace).
 func (h *Host) bindNetwork(ctx context.Context, c *container) error {
 	// A sandbox without a namespace record was already refused by
 	// setupSpec unless it skips pod networking.

@@ -15,8 +15,8 @@ import (
 	"github.com/opengcs/opengcs/service/gcs/stdio"
 )
 
-// ExecuteProcess starts a container's init, an exec'd process, or an
-// external process in the utility VM (protocol.md §7.5).
+// ExecuteProcess starts a container's init, an exec'd process, or an external
+// process in the utility VM (docs/protocol.md, "ExecuteProcess").
 func (h *Host) ExecuteProcess(ctx context.Context, id string, params *prot.ProcessParameters, ports prot.ExecuteProcessVsockStdioRelaySettings) (uint32, error) {
 	if params.IsExternal || id == prot.NullContainerID {
 		return h.startExternal(ctx, params, ports)
@@ -31,7 +31,8 @@ func (h *Host) ExecuteProcess(ctx context.Context, id string, params *prot.Proce
 	return h.execProcess(ctx, c, params, ports)
 }
 
-// startInit connects the init's stdio and runs runc start (§7.1).
+// startInit connects the init's stdio and runs runc start (docs/lifecycle.md,
+// "Init process").
 func (h *Host) startInit(ctx context.Context, c *container, params *prot.ProcessParameters, ports prot.ExecuteProcessVsockStdioRelaySettings) (uint32, error) {
 	if !c.state.CompareAndSwap(int32(stateCreated), int32(stateRunning)) {
 		return 0, prot.Errorf(prot.HrVmcomputeInvalidState, "container %s cannot start its init in state %s", c.id, c.getState())
@@ -41,9 +42,10 @@ func (h *Host) startInit(ctx context.Context, c *container, params *prot.Process
 		c.setState(stateCreated)
 		return 0, prot.Errorf(prot.HrFail, "container %s init stdio: %v", c.id, err)
 	}
-	// The init's output streams survive a host-side reconnect (protocol
-	// §12): they are re-dialled on their ports and the recent output
-	// replayed. Exec'd and external processes do not reconnect.
+	// The init's output streams survive a host-side reconnect
+	// (docs/protocol.md, "Reconnect and replay"): they are re-dialled on
+	// their ports and the recent output replayed. Exec'd and external
+	// processes do not reconnect.
 	conns.EnableReconnect(h.cfg.Transport, ports)
 	if err := c.initRelay.Start(conns); err != nil {
 		conns.Close()
@@ -59,7 +61,8 @@ func (h *Host) startInit(ctx context.Context, c *container, params *prot.Process
 	return c.init.pid, nil
 }
 
-// execProcess runs a process in a running container (§7.2).
+// execProcess runs a process in a running container (docs/lifecycle.md,
+// "Exec'd processes").
 func (h *Host) execProcess(ctx context.Context, c *container, params *prot.ProcessParameters, ports prot.ExecuteProcessVsockStdioRelaySettings) (uint32, error) {
 	if c.getState() != stateRunning {
 		return 0, prot.Errorf(prot.HrVmcomputeInvalidState, "container %s is %s; exec needs it running", c.id, c.getState())

@@ -18,7 +18,7 @@ import (
 )
 
 // startExternal runs a process in the utility VM's own namespaces
-// (lifecycle.md §7.3).
+// (docs/lifecycle.md, "External processes").
 func (h *Host) startExternal(ctx context.Context, params *prot.ProcessParameters, ports prot.ExecuteProcessVsockStdioRelaySettings) (uint32, error) {
 	if h.cfg.Reaper == nil {
 		return 0, prot.Errorf(prot.HrFail, "external processes need a reaper")

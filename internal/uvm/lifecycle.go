@@ -209,7 +209,7 @@ func (h *Host) processList(ctx context.Context, c *container) ([]uint32, error) 
 }
 
 // DeleteContainerState removes a container's runtime state, bundle and
-// scratch, and forgets it (lifecycle.md §11).
+// scratch, and forgets it (docs/lifecycle.md, "DeleteContainerState").
 func (h *Host) DeleteContainerState(ctx context.Context, id string) error {
 	c, err := h.containers.lookup(id)
 	if err != nil {

@@ -49,7 +49,7 @@ func unsupported(req *prot.ModificationRequest) error {
 	return prot.Errorf(prot.HrFail, "the RequestType %q is not supported for %s", req.RequestType, req.ResourceType)
 }
 
-// ModifySettings dispatches a resource change (resources.md).
+// ModifySettings dispatches a resource change (docs/resources.md).
 func (h *Host) ModifySettings(ctx context.Context, id string, req *prot.ModificationRequest) error {
 	if id != prot.NullContainerID {
 		return h.modifyContainer(ctx, id, req)

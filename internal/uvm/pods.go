@@ -40,9 +40,9 @@ func newPodTable(cg podCgroups, log *logrus.Entry) *podTable {
 	return &podTable{pods: make(map[string]*pod), cgroups: cg, log: log}
 }
 
-// create records a new pod whose first member is its sandbox, and creates
-// the pod cgroup with the sandbox spec's resources (lifecycle.md §5.2
-// step 4).
+// create records a new pod whose first member is its sandbox, and creates the
+// pod cgroup with the sandbox spec's resources (docs/lifecycle.md, "Create,
+// step by step": Pod bookkeeping).
 func (t *podTable) create(id, root string, res *specs.LinuxResources) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -141,10 +141,10 @@ func TestSandboxNetworkNamespace(t *testing.T) {
 	})
 }
 
-// TestStandaloneContainerNetworking: a container without CRI annotations
-// is its own pod (lifecycle.md §3.3): the NIC announced for its namespace
-// lands in its network namespace, and it gets the pod files bind-mounted
-// from its bundle.
+// TestStandaloneContainerNetworking: a container without CRI annotations is
+// its own pod (docs/lifecycle.md, "Standalone containers"): the NIC announced
+// for its namespace lands in its network namespace, and it gets the pod files
+// bind-mounted from its bundle.
 func TestStandaloneContainerNetworking(t *testing.T) {
 	n := newNetEnv(t)
 	e := n.env

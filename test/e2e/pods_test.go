@@ -24,7 +24,7 @@ const (
 )
 
 // podHosts is the hosts file of a sandbox named podHostname
-// (lifecycle.md §5.3).
+// (docs/lifecycle.md, "Sandbox spec setup").
 const podHosts = "127.0.0.1 localhost\n" +
 	"127.0.0.1 web-0.pods.test web-0\n" +
 	"\n" +
@@ -201,7 +201,8 @@ func TestPodEndToEnd(t *testing.T) {
 			}
 		}
 		// The sandbox's resources apply to its own cgroup and, as the pod
-		// cgroup's, to the whole pod (lifecycle.md §5.2 step 4).
+		// cgroup's, to the whole pod (docs/lifecycle.md, "Create, step by
+		// step": Pod bookkeeping).
 		for _, cg := range []string{"/pods/" + p.sid + "/" + p.sid, "/pods/" + p.sid} {
 			if got := readTrim(t, filepath.Join(e.cgroupDir("cpu", cg), "cpu.shares")); got != "2" {
 				t.Errorf("%s cpu.shares = %s, want the sandbox spec's 2", cg, got)

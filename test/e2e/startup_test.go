@@ -11,8 +11,9 @@ import (
 
 // TestStartupCgroupLayout checks the start-up duties a host cannot see
 // directly but relies on: the gcs runs in its own /gcs cgroup, next to the
-// /pods cgroup that holds the containers (boot.md §6–§7), here below the
-// test's private prefix; and bad flags stop it with a one-line reason.
+// /pods cgroup that holds the containers (docs/boot.md, "Start-up order" and
+// "cgroup layout"), here below the test's private prefix; and bad flags stop
+// it with a one-line reason.
 func TestStartupCgroupLayout(t *testing.T) {
 	g := gcstest.Start(t, gcstest.Options{})
 	connect(t, g)

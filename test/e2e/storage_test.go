@@ -402,12 +402,12 @@ func TestMappedDirectoryWithout9p(t *testing.T) {
 }
 
 // TestSCSIScratchDiskReleaseOrder: hcsshim's resource release sends
-// DeleteContainerState while the root file system and the sandbox disk
-// are still mounted, then removes the layers (overlay, scratch disk, layer
+// DeleteContainerState while the root file system and the sandbox disk are
+// still mounted, then removes the layers (overlay, scratch disk, layer
 // disks). The guest removes the container's scratch and bundle content at
-// DeleteContainerState (lifecycle.md §11); the bundle itself is the mount
-// point of the sandbox disk and goes with the host's Remove that follows.
-// Nothing is left behind.
+// DeleteContainerState (docs/lifecycle.md, "DeleteContainerState"); the
+// bundle itself is the mount point of the sandbox disk and goes with the
+// host's Remove that follows. Nothing is left behind.
 func TestSCSIScratchDiskReleaseOrder(t *testing.T) {
 	s := newStorageEnv(t)
 	img := busyboxLayer(t, nil)

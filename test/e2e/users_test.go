@@ -8,9 +8,9 @@ import (
 	"github.com/opengcs/opengcs/service/gcs/prot"
 )
 
-// TestUserNamesResolvedInContainer checks lifecycle.md §5.6 through the
-// wire: a sandbox's user name is resolved against the container's own
-// /etc/passwd; an exec without a user inherits the resolved ids; an exec
+// TestUserNamesResolvedInContainer checks docs/lifecycle.md, "User names",
+// through the wire: a sandbox's user name is resolved against the container's
+// own /etc/passwd; an exec without a user inherits the resolved ids; an exec
 // naming a user is resolved too; an unknown name fails Create clearly.
 func TestUserNamesResolvedInContainer(t *testing.T) {
 	e := newEnv(t)

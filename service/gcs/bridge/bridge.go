@@ -340,7 +340,7 @@ func encodeFrame(t prot.MessageIdentifier, id uint64, body any) (frame, error) {
 	return frame{data: buf, desc: fmt.Sprintf("%s id %d", t, id)}, nil
 }
 
-// negotiate implements NegotiateProtocol (protocol.md §6).
+// negotiate implements NegotiateProtocol (docs/protocol.md, "Negotiation").
 func (b *Bridge) negotiate(req *Request) (prot.Response, error) {
 	var r prot.NegotiateProtocol
 	if err := prot.Decode(req.Body, &r, "NegotiateProtocol"); err != nil {

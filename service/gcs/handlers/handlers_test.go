@@ -19,10 +19,11 @@ const (
 	cid2 = "c0ffee0000000000000000000000000000000000000000000000000000000002"
 )
 
-// TestSpecExamples sends every request example of protocol.md and
-// resources.md and checks the Guest call it turns into and the exact
-// response body.
-func TestSpecExamples(t *testing.T) {
+// TestGoldenExamples sends every golden request example of
+// service/gcs/prot/testdata/golden (docs/protocol.md, "Requests";
+// docs/resources.md, "Resource types") and checks the Guest call it turns
+// into and the exact response body.
+func TestGoldenExamples(t *testing.T) {
 	mvd := `{"MountPath":"/run/mounts/scsi/m1","Lun":2,"ReadOnly":true,"Options":["ro"]}`
 	tests := []struct {
 		name     string

@@ -223,7 +223,8 @@ func (h *harness) roundTrip(typ prot.MessageIdentifier, body []byte) reply {
 	return r
 }
 
-// golden reads a spec example stored with the prot package.
+// golden reads a golden example stored with the prot package
+// (service/gcs/prot/testdata/golden).
 func golden(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "prot", "testdata", "golden", name+".json"))

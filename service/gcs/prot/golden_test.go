@@ -74,10 +74,11 @@ const (
 	statistics     = `{"LCOWMetrics":{"pids":{"current":3},"cpu":{"usage":{"total":51234000,"kernel":10000000,"user":40000000},"throttling":{}},"memory":{"cache":409600,"rss":2097152,"usage":{"limit":9223372036854771712,"usage":3100000,"max":3500000},"swap":{},"kernel":{},"kernel_tcp":{}},"blkio":{}}}`
 )
 
-// TestGoldenBodies checks every example body of protocol.md: the Go value
-// encodes to exactly the example's bytes (host bodies as hosts encode them,
-// trailing newline included; guest bodies compact), and the example decodes
-// back into exactly the Go value.
+// TestGoldenBodies checks every example body in testdata/golden
+// (docs/protocol.md, "Requests"): the Go value encodes to exactly the
+// example's bytes (host bodies as hosts encode them, trailing newline
+// included; guest bodies compact), and the example decodes back into exactly
+// the Go value.
 func TestGoldenBodies(t *testing.T) {
 	tests := []struct {
 		golden string
@@ -140,7 +141,7 @@ func TestGoldenBodies(t *testing.T) {
 				want = bytes.TrimSuffix(want, []byte("\n"))
 			}
 			if !bytes.Equal(got, want) {
-				t.Errorf("encoding differs from the spec example\n got: %s\nwant: %s", got, want)
+				t.Errorf("encoding differs from the golden example\n got: %s\nwant: %s", got, want)
 			}
 			// Decode the example exactly as stored (host bodies with
 			// their trailing newline).
@@ -229,12 +230,12 @@ func TestGoldenInStringDocuments(t *testing.T) {
 	}
 	// The ContainerConfig of the example is what a host produces from
 	// the settings above, apart from the layerFolders key.
-	var fromSpec, fromGo map[string]any
+	var fromExample, fromGo map[string]any
 	enc := guestEncode(t, tests[0].value)
 	if err := json.Unmarshal(enc, &fromGo); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal([]byte(createConfig), &fromSpec); err != nil {
+	if err := json.Unmarshal([]byte(createConfig), &fromExample); err != nil {
 		t.Fatal(err)
 	}
 	win := fromGo["OciSpecification"].(map[string]any)["windows"].(map[string]any)
@@ -242,8 +243,8 @@ func TestGoldenInStringDocuments(t *testing.T) {
 		t.Fatalf("layerFolders = %v (present %v), want null", v, ok)
 	}
 	delete(win, "layerFolders")
-	if !reflect.DeepEqual(fromGo, fromSpec) {
-		t.Errorf("ContainerConfig from Go\n %v\nwant\n %v", fromGo, fromSpec)
+	if !reflect.DeepEqual(fromGo, fromExample) {
+		t.Errorf("ContainerConfig from Go\n %v\nwant\n %v", fromGo, fromExample)
 	}
 }
 

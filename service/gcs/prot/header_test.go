@@ -67,8 +67,8 @@ func TestHeaderCheckSize(t *testing.T) {
 	}
 }
 
-// TestIdentifiers checks every identifier of protocol.md §3.1, its
-// response and its name.
+// TestIdentifiers checks every identifier of docs/protocol.md, "Message
+// identifiers", its response and its name.
 func TestIdentifiers(t *testing.T) {
 	tests := []struct {
 		id   prot.MessageIdentifier
@@ -147,8 +147,8 @@ func TestResponseForUnknown(t *testing.T) {
 	}
 }
 
-// TestHResults checks every HRESULT against protocol.md §9.1: hex value,
-// decimal Result on the wire, text.
+// TestHResults checks every HRESULT against docs/protocol.md, "HRESULTs": hex
+// value, decimal Result on the wire, text.
 func TestHResults(t *testing.T) {
 	tests := []struct {
 		hr      prot.HResult

@@ -6,7 +6,7 @@ import "fmt"
 // on the wire.
 type HResult uint32
 
-// The HRESULTs the Linux GCS uses (docs/protocol.md, error reporting).
+// The HRESULTs the Linux GCS uses (docs/protocol.md, "HRESULTs").
 const (
 	HrOK                                  HResult = 0
 	HrNotImpl                             HResult = 0x80004001

@@ -11,10 +11,11 @@ import (
 	"github.com/opengcs/opengcs/service/gcs/prot"
 )
 
-// TestGoldenResources checks every ModifySettings example of resources.md:
-// the envelope encodes to exactly the example (as a host sends it), and its
-// Settings object equals the encoding of the typed settings and decodes
-// back into them.
+// TestGoldenResources checks every ModifySettings example in
+// testdata/golden/res_*.json (docs/resources.md, "Resource types"): the
+// envelope encodes to exactly the example (as a host sends it), and its
+// Settings object equals the encoding of the typed settings and decodes back
+// into them.
 func TestGoldenResources(t *testing.T) {
 	scratch := "/run/gcs/c/" + cid1
 	tests := []struct {
@@ -76,7 +77,7 @@ func TestGoldenResources(t *testing.T) {
 			}
 			want := readGolden(t, tc.golden)
 			if got := hostEncode(t, req); !bytes.Equal(got, want) {
-				t.Errorf("encoding differs from the spec example\n got: %s\nwant: %s", got, want)
+				t.Errorf("encoding differs from the golden example\n got: %s\nwant: %s", got, want)
 			}
 			var dec prot.ContainerModifySettings
 			if err := prot.Decode(want, &dec, "ModifySettings"); err != nil {
@@ -103,8 +104,9 @@ func TestGoldenResources(t *testing.T) {
 }
 
 // TestResourceSettingsKeys checks the key names of the settings without a
-// spec example (resources.md §2, §4, §6, §10, §11) by encoding fully set
-// values.
+// golden example (docs/resources.md: MappedVirtualDisk, VPMemDevice,
+// CombinedLayers, SecurityPolicy, SecurityPolicyFragment) by encoding fully
+// set values.
 func TestResourceSettingsKeys(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -2,10 +2,11 @@
 // Container and Process interfaces that the host state machine uses, the
 // sentinel errors every implementation returns (wrapped, with the runtime's
 // own message), HResultOf to turn them into the HRESULT the bridge answers
-// with (protocol.md §9.1), and ValidateID, the path-safe container id rule.
+// with (docs/protocol.md, "HRESULTs"), and ValidateID, the path-safe
+// container id rule.
 //
 // The implementation is service/gcs/runtime/runc, which drives the runc
-// binary (lifecycle.md §13).
+// binary (docs/lifecycle.md, "runc command lines").
 //
 // Contracts shared by all implementations:
 //

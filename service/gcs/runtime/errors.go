@@ -26,7 +26,7 @@ var (
 	ErrProcessDoesNotExist = errors.New("process does not exist")
 )
 
-// hresults maps each sentinel to its HRESULT (protocol.md §9.1).
+// hresults maps each sentinel to its HRESULT (docs/protocol.md, "HRESULTs").
 var hresults = []struct {
 	err error
 	hr  prot.HResult

@@ -14,8 +14,9 @@ import (
 
 const (
 	// replaySize is how much of the most recent output is sent again on a
-	// re-dialled connection (protocol.md §12: data in flight when the old
-	// connection broke may be lost; duplicates are possible).
+	// re-dialled connection (docs/protocol.md, "Reconnect and replay": data
+	// in flight when the old connection broke may be lost; duplicates are
+	// possible).
 	replaySize = 128 << 10
 	// redialInterval paces attempts to re-dial a broken output stream.
 	redialInterval = 100 * time.Millisecond

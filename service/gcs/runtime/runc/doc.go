@@ -1,11 +1,11 @@
 // Package runc implements runtime.Runtime by driving the runc binary
-// (lifecycle.md §13).
+// (docs/lifecycle.md, "runc command lines").
 //
 // Every invocation is `runc --root <Root> --log <tmp> --log-format json
 // <command> ...`: the per-call JSON log is parsed after a failure and runc's
-// own last error message becomes an *Error that wraps the matching
-// runtime sentinel (so runtime.HResultOf picks the HRESULT of protocol.md
-// §9.1). For create, start, exec and resume the log is also appended to
+// own last error message becomes an *Error that wraps the matching runtime
+// sentinel (so runtime.HResultOf picks the HRESULT of docs/protocol.md,
+// "HRESULTs"). For create, start, exec and resume the log is also appended to
 // <bundle>/runc.log.
 //
 // All children (runc itself, and the container processes reparented to the

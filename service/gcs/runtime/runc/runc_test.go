@@ -524,8 +524,9 @@ func TestErrors(t *testing.T) {
 	})
 }
 
-// runc creates a missing working directory itself (lifecycle.md §13 has the
-// GCS create <rootfs>/<cwd> first; runc 1.5 no longer needs that).
+// runc creates a missing working directory itself (docs/lifecycle.md, "runc
+// command lines", has the GCS create <rootfs>/<cwd> first; runc 1.5 no longer
+// needs that).
 func TestMissingCwd(t *testing.T) {
 	t.Parallel()
 	p := newPipes(t)
