@@ -68,10 +68,19 @@ type container struct {
 	exitMu   sync.Mutex
 	exitType prot.NotificationType
 
+	// startMu orders startInit against the init's exit: initHanded says
+	// whether the host was given the init (its ExecuteProcess succeeded).
+	startMu    sync.Mutex
+	initHanded bool
+
 	// initAnswered is closed once a WaitForProcess on the init has been
-	// answered; the exit notification waits for it.
-	initAnswered     chan struct{}
-	initAnsweredOnce sync.Once
+	// answered; the exit notification waits for it. shutdownAnswered is
+	// closed once a shutdown request has been answered; the notification of
+	// a container whose init the host never got waits for that instead.
+	initAnswered         chan struct{}
+	initAnsweredOnce     sync.Once
+	shutdownAnswered     chan struct{}
+	shutdownAnsweredOnce sync.Once
 	// deleted is closed by DeleteContainerState; it stops the notifier.
 	deleted     chan struct{}
 	deletedOnce sync.Once
@@ -79,11 +88,12 @@ type container struct {
 
 func newContainer(id string) *container {
 	c := &container{
-		id:           id,
-		execs:        newProcessTable(),
-		exitType:     prot.NtUnexpectedExit,
-		initAnswered: make(chan struct{}),
-		deleted:      make(chan struct{}),
+		id:               id,
+		execs:            newProcessTable(retainedExits),
+		exitType:         prot.NtUnexpectedExit,
+		initAnswered:     make(chan struct{}),
+		shutdownAnswered: make(chan struct{}),
+		deleted:          make(chan struct{}),
 	}
 	c.state.Store(int32(stateCreating))
 	return c
@@ -106,6 +116,10 @@ func (c *container) getExitType() prot.NotificationType {
 
 func (c *container) markInitAnswered() {
 	c.initAnsweredOnce.Do(func() { close(c.initAnswered) })
+}
+
+func (c *container) markShutdownAnswered() {
+	c.shutdownAnsweredOnce.Do(func() { close(c.shutdownAnswered) })
 }
 
 func (c *container) markDeleted() {

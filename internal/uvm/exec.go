@@ -34,6 +34,10 @@ func (h *Host) ExecuteProcess(ctx context.Context, id string, params *prot.Proce
 // startInit connects the init's stdio and runs runc start (docs/lifecycle.md,
 // "Init process").
 func (h *Host) startInit(ctx context.Context, c *container, params *prot.ProcessParameters, ports prot.ExecuteProcessVsockStdioRelaySettings) (uint32, error) {
+	// Held throughout, so that an init exiting meanwhile is seen by
+	// watchInit either as never handed to the host or as handed.
+	c.startMu.Lock()
+	defer c.startMu.Unlock()
 	if !c.state.CompareAndSwap(int32(stateCreated), int32(stateRunning)) {
 		return 0, prot.Errorf(prot.HrVmcomputeInvalidState, "container %s cannot start its init in state %s", c.id, c.getState())
 	}
@@ -57,6 +61,7 @@ func (h *Host) startInit(ctx context.Context, c *container, params *prot.Process
 		c.setState(stateCreated)
 		return 0, runtimeError(fmt.Sprintf("start %s", c.id), err)
 	}
+	c.initHanded = true
 	h.log.WithFields(logrus.Fields{"cid": c.id, "pid": c.init.pid}).Info("container started")
 	return c.init.pid, nil
 }

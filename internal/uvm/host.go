@@ -77,7 +77,7 @@ func New(cfg Config) *Host {
 		cfg:        cfg,
 		log:        cfg.Log.WithField("component", "uvm"),
 		containers: newRegistry(),
-		externals:  newProcessTable(),
+		externals:  newProcessTable(retainedExits),
 		pods:       newPodTable(podCgroups{create: cfg.CreatePodCgroup, remove: cfg.RemovePodCgroup}, cfg.Log.WithField("component", "pods")),
 	}
 }
@@ -101,7 +101,7 @@ func (h *Host) WaitForProcess(ctx context.Context, id string, pid uint32, timeou
 		if !ok {
 			return 0, nil, prot.Errorf(prot.HrErrNotFound, "external process %d not found", pid)
 		}
-		code, err := waitAndForget(ctx, h.externals, p, timeout)
+		code, err := waitAndRetire(ctx, h.externals, p, timeout)
 		return code, nil, err
 	}
 	c, err := h.containers.lookup(id)
@@ -121,6 +121,6 @@ func (h *Host) WaitForProcess(ctx context.Context, id string, pid uint32, timeou
 	if !ok {
 		return 0, nil, prot.Errorf(prot.HrErrNotFound, "process %d not found in container %s", pid, id)
 	}
-	code, err := waitAndForget(ctx, c.execs, p, timeout)
+	code, err := waitAndRetire(ctx, c.execs, p, timeout)
 	return code, nil, err
 }

@@ -17,11 +17,14 @@ import (
 	"github.com/opengcs/opengcs/internal/storage/mount"
 	"github.com/opengcs/opengcs/internal/storage/overlay"
 	"github.com/opengcs/opengcs/service/gcs/prot"
+	"github.com/opengcs/opengcs/service/gcs/runtime"
 )
 
 // watchInit waits for the container's init to exit, publishes its exit
 // code once the stdio has been relayed, and then sends the exit
-// notification once a wait on the init has been answered.
+// notification, exactly once: after a wait on the init has been answered
+// when the host was given the init, else (a container never started, or
+// started without its init) after a shutdown request has been answered.
 func (h *Host) watchInit(c *container) {
 	log := h.log.WithFields(logrus.Fields{"cid": c.id, "pid": c.init.pid})
 	code, err := c.rc.Wait(context.Background())
@@ -29,7 +32,12 @@ func (h *Host) watchInit(c *container) {
 		log.WithError(err).Warn("waiting for init failed")
 		code = 255
 	}
+	// Decided once, against a concurrent startInit: from here on the init
+	// can no longer be started.
+	c.startMu.Lock()
+	handed := c.initHanded
 	c.setState(stateTerminated)
+	c.startMu.Unlock()
 	if !ownsPidNamespace(c) {
 		// Without a private pid namespace nothing killed the rest.
 		if err := c.rc.Kill(context.Background(), syscall.SIGKILL, true); err != nil {
@@ -40,11 +48,15 @@ func (h *Host) watchInit(c *container) {
 	if err := c.initRelay.Wait(); err != nil {
 		log.WithError(err).Debug("init stdio relay ended")
 	}
-	log.WithField("exitCode", code).Info("container init exited")
+	log.WithFields(logrus.Fields{"exitCode": code, "started": handed}).Info("container init exited")
 	c.init.finish(uint32(code))
 
+	gate := c.initAnswered
+	if !handed {
+		gate = c.shutdownAnswered
+	}
 	select {
-	case <-c.initAnswered:
+	case <-gate:
 	case <-c.deleted:
 		return
 	}
@@ -67,24 +79,39 @@ func ownsPidNamespace(c *container) bool {
 	return false
 }
 
-// ShutdownContainer sends SIGTERM (graceful) or SIGKILL to the init.
-func (h *Host) ShutdownContainer(ctx context.Context, id string, graceful bool) error {
+// ShutdownContainer sends SIGTERM (graceful) or SIGKILL to the init. A
+// container whose init has already exited is already shut down: that is a
+// success, and nothing is signalled. When the host was never given the init
+// (never started, or started without its init), the exit notification may
+// follow the returned func, which must run once the response is queued.
+func (h *Host) ShutdownContainer(ctx context.Context, id string, graceful bool) (func(), error) {
 	c, err := h.containers.lookup(id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sig, nt := syscall.SIGKILL, prot.NtForcedExit
 	if graceful {
 		sig, nt = syscall.SIGTERM, prot.NtGracefulExit
 	}
+	c.startMu.Lock()
+	handed := c.initHanded
+	c.startMu.Unlock()
+	var after func()
+	if !handed {
+		after = c.markShutdownAnswered
+	}
 	if c.getState() == stateTerminated {
-		return prot.Errorf(prot.HrVmcomputeSystemAlreadyStopped, "container %s is not running", id)
+		return after, nil
 	}
 	c.setExitType(nt)
 	if err := c.rc.Kill(ctx, sig, false); err != nil {
-		return runtimeError(fmt.Sprintf("shutdown %s", id), err)
+		if errors.Is(err, runtime.ErrContainerNotRunning) {
+			// The init exited meanwhile.
+			return after, nil
+		}
+		return nil, runtimeError(fmt.Sprintf("shutdown %s", id), err)
 	}
-	return nil
+	return after, nil
 }
 
 // SignalProcess delivers a signal to a container process; 0 means
@@ -128,22 +155,36 @@ func (h *Host) SignalProcess(ctx context.Context, id string, pid uint32, signal 
 
 func killPid(pid, sig int) error { return unix.Kill(pid, syscall.Signal(sig)) }
 
-// ResizeConsole resizes the pty of a container process.
+// ResizeConsole resizes the pty of a container process, or of a utility VM
+// (external) process on the null container id. After the process has
+// exited it is a silent no-op.
 func (h *Host) ResizeConsole(ctx context.Context, id string, pid uint32, height, width uint16) error {
-	c, err := h.containers.lookup(id)
-	if err != nil {
-		return err
-	}
 	var p *process
-	if c.init != nil && c.init.pid == pid {
-		p = c.init
-	} else if e, ok := c.execs.get(pid); ok {
+	if id == prot.NullContainerID {
+		e, ok := h.externals.get(pid)
+		if !ok {
+			return prot.Errorf(prot.HrErrNotFound, "external process %d not found", pid)
+		}
 		p = e
 	} else {
-		return prot.Errorf(prot.HrErrNotFound, "process %d not found in container %s", pid, id)
+		c, err := h.containers.lookup(id)
+		if err != nil {
+			return err
+		}
+		if c.init != nil && c.init.pid == pid {
+			p = c.init
+		} else if e, ok := c.execs.get(pid); ok {
+			p = e
+		} else {
+			return prot.Errorf(prot.HrErrNotFound, "process %d not found in container %s", pid, id)
+		}
+	}
+	if !p.console {
+		return prot.Errorf(prot.HrFail, "process %d has no console", pid)
 	}
 	if p.relay == nil {
-		return prot.Errorf(prot.HrFail, "process %d has no console", pid)
+		// A retained exit: the pty is long gone.
+		return nil
 	}
 	return p.relay.Resize(height, width)
 }
@@ -197,7 +238,8 @@ func (h *Host) processList(ctx context.Context, c *container) ([]uint32, error) 
 		}
 	}
 	for _, p := range c.execs.all() {
-		if seen[p.pid] {
+		// An exited process's pid may already belong to another.
+		if seen[p.pid] || p.exited() {
 			continue
 		}
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", p.pid)); err == nil {

@@ -18,15 +18,23 @@ type process struct {
 	// signal delivers a signal to the process.
 	signal func(sig int) error
 
+	// console is set when the process has a pty (a resize after its exit
+	// is then a silent no-op rather than a refusal).
+	console bool
+
 	done chan struct{}
 	code uint32
 
 	mu       sync.Mutex
 	answered bool
+	// retained marks the compact record a process table keeps after the
+	// first answered wait (processTable.retire).
+	retained bool
 }
 
 func newProcess(pid uint32, relay stdio.Relay, signal func(int) error) *process {
-	return &process{pid: pid, relay: relay, signal: signal, done: make(chan struct{})}
+	_, console := relay.(*stdio.TtyRelay)
+	return &process{pid: pid, relay: relay, signal: signal, console: console, done: make(chan struct{})}
 }
 
 // finish publishes the exit code. Call it only after the stdio relay has
@@ -80,13 +88,27 @@ func (p *process) markAnswered() bool {
 	return first
 }
 
-// processTable holds processes by pid.
+// retainedExits is how many exits a process table keeps answerable
+// after their first answered wait.
+const retainedExits = 128
+
+// processTable holds processes by pid. A process whose wait has been
+// answered is replaced by a compact record (pid, exit code) that stays
+// answerable until keep newer ones have been retired after it, so that a
+// host that lost the answer (a bridge reconnect) can still learn the exit
+// code. Memory is bounded by the running processes plus keep records.
 type processTable struct {
 	mu    sync.Mutex
 	procs map[uint32]*process
+	// ring holds the retained records, oldest at next once full.
+	ring []*process
+	next int
+	keep int
 }
 
-func newProcessTable() *processTable { return &processTable{procs: make(map[uint32]*process)} }
+func newProcessTable(keep int) *processTable {
+	return &processTable{procs: make(map[uint32]*process), keep: keep}
+}
 
 func (t *processTable) add(p *process) {
 	t.mu.Lock()
@@ -101,13 +123,32 @@ func (t *processTable) get(pid uint32) (*process, bool) {
 	return p, ok
 }
 
-// forget removes p if it is still the process recorded under its pid.
-func (t *processTable) forget(p *process) {
+// retire replaces p, once its exit has been answered, by a compact record
+// holding only its pid and exit code, and forgets the oldest record beyond
+// the table's bound. A process already retired, or no longer the one
+// recorded under its pid (the pid was reused), is left alone.
+func (t *processTable) retire(p *process) {
 	t.mu.Lock()
-	if t.procs[p.pid] == p {
-		delete(t.procs, p.pid)
+	defer t.mu.Unlock()
+	if p.retained || t.procs[p.pid] != p {
+		return
 	}
-	t.mu.Unlock()
+	if t.keep <= 0 {
+		delete(t.procs, p.pid)
+		return
+	}
+	r := &process{pid: p.pid, console: p.console, done: p.done, code: p.code, answered: true, retained: true}
+	t.procs[p.pid] = r
+	if len(t.ring) < t.keep {
+		t.ring = append(t.ring, r)
+		return
+	}
+	old := t.ring[t.next]
+	if t.procs[old.pid] == old {
+		delete(t.procs, old.pid)
+	}
+	t.ring[t.next] = r
+	t.next = (t.next + 1) % t.keep
 }
 
 func (t *processTable) all() []*process {
@@ -120,14 +161,14 @@ func (t *processTable) all() []*process {
 	return out
 }
 
-// waitAndForget waits on a process that is forgotten after its first
-// answered wait (exec'd and external processes).
-func waitAndForget(ctx context.Context, t *processTable, p *process, timeout time.Duration) (uint32, error) {
+// waitAndRetire waits on an exec'd or external process; after the first
+// answered wait the table keeps only its exit code (retire).
+func waitAndRetire(ctx context.Context, t *processTable, p *process, timeout time.Duration) (uint32, error) {
 	code, err := p.wait(ctx, timeout)
 	if err != nil {
 		return 0, err
 	}
 	p.markAnswered()
-	t.forget(p)
+	t.retire(p)
 	return code, nil
 }

@@ -193,7 +193,7 @@ func (e *env) runOnce(id, script, wantOut string, code int) error {
 		return fmt.Errorf("%s: exit %d (%v), want %d", id, got, err, code)
 	}
 	// Teardown as a v1 host does it.
-	if err := e.c.Shutdown(ctx, id, false); hostclient.ResultOf(err) != prot.HrVmcomputeSystemAlreadyStopped {
+	if err := e.c.Shutdown(ctx, id, false); err != nil {
 		return fmt.Errorf("%s: shutdown of exited container: %v", id, err)
 	}
 	if err := e.c.Modify(ctx, prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfsOf(id)}); err != nil {

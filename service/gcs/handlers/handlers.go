@@ -18,8 +18,9 @@ const stackLimit = 60 << 10
 type Guest interface {
 	CreateContainer(ctx context.Context, id string, settings *prot.VMHostedContainerSettingsV2) error
 	// ShutdownContainer signals a container's init: SIGTERM when graceful,
-	// SIGKILL otherwise.
-	ShutdownContainer(ctx context.Context, id string, graceful bool) error
+	// SIGKILL otherwise. The returned func, if not nil, must run once the
+	// response has been queued (it may release the exit notification).
+	ShutdownContainer(ctx context.Context, id string, graceful bool) (func(), error)
 	// ShutdownUVM stops serving and powers the VM off; it does not return
 	// on success.
 	ShutdownUVM(ctx context.Context) error
@@ -100,7 +101,11 @@ func (h *handlers) shutdown(graceful bool) func(context.Context, *bridge.Request
 			}
 			return nil, bridge.ErrNoResponse
 		}
-		if err := h.g.ShutdownContainer(ctx, r.ContainerID, graceful); err != nil {
+		after, err := h.g.ShutdownContainer(ctx, r.ContainerID, graceful)
+		if after != nil {
+			bridge.AfterResponse(ctx, after)
+		}
+		if err != nil {
 			return nil, err
 		}
 		return &prot.MessageResponseBase{}, nil

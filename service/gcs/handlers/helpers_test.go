@@ -70,8 +70,8 @@ func (g *recordingGuest) CreateContainer(_ context.Context, id string, s *prot.V
 	return g.record(call{Method: "CreateContainer", ID: id, Settings: s})
 }
 
-func (g *recordingGuest) ShutdownContainer(_ context.Context, id string, graceful bool) error {
-	return g.record(call{Method: "ShutdownContainer", ID: id, Graceful: graceful})
+func (g *recordingGuest) ShutdownContainer(_ context.Context, id string, graceful bool) (func(), error) {
+	return nil, g.record(call{Method: "ShutdownContainer", ID: id, Graceful: graceful})
 }
 
 func (g *recordingGuest) ShutdownUVM(context.Context) error {
