@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"os"
 	"os/signal"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/opengcs/opengcs/internal/cgroup"
 	"github.com/opengcs/opengcs/internal/command"
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/internal/memtrim"
 	"github.com/opengcs/opengcs/internal/network"
 	"github.com/opengcs/opengcs/internal/network/ifname"
@@ -129,49 +131,39 @@ func parseFlags(args []string) (*options, error) {
 	return o, nil
 }
 
-func setupLogging(o *options) (*logrus.Logger, error) {
-	log := logrus.New()
-	lvl, err := logrus.ParseLevel(o.logLevel)
-	if err != nil {
-		return nil, fmt.Errorf("-loglevel: %w", err)
-	}
-	log.SetLevel(lvl)
-	switch o.logFormat {
-	case "text":
-		log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
-	case "json":
-		log.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
-	default:
-		return nil, fmt.Errorf("-log-format %q: must be text or json", o.logFormat)
-	}
-	log.SetOutput(os.Stderr)
-	if o.logFile != "" {
-		f, err := os.OpenFile(o.logFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("-logfile: %w", err)
-		}
-		log.SetOutput(f)
-	}
-	return log, nil
-}
-
 func main() {
 	o, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
 	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "gcs: %v\n", err)
-		os.Exit(2)
+	var log *logrus.Logger
+	if err == nil {
+		log, err = logging.New(logging.Config{Level: o.logLevel, Format: o.logFormat, File: o.logFile, Out: os.Stderr})
 	}
-	log, err := setupLogging(o)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "gcs: %v\n", err)
-		os.Exit(2)
+		badCommandLine(err)
 	}
+	// A library that prints through the standard library's log package
+	// (vishvananda/netlink does, for attributes it cannot parse) would
+	// put plain text on stderr; its lines become warnings instead.
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(log.WithField("source", "stdlib-log").WriterLevel(logrus.WarnLevel))
 	if err := run(o, log); err != nil {
 		log.WithError(err).Fatal("gcs failed")
 	}
+}
+
+// badCommandLine reports a flag error and exits with status 2. No logger
+// exists yet, so it writes one line on stderr: a fatal JSON entry when
+// the arguments ask for -log-format json (the host reads every line of
+// that stream as JSON), else "gcs: <reason>".
+func badCommandLine(err error) {
+	if logging.FormatFromArgs(os.Args[1:]) == logging.FormatJSON {
+		logging.Early(os.Args[1:], os.Stderr).WithError(err).Log(logrus.FatalLevel, "gcs: bad command line")
+	} else {
+		fmt.Fprintf(os.Stderr, "gcs: %v\n", err)
+	}
+	os.Exit(2)
 }
 
 func sevPresent() bool {
@@ -215,12 +207,14 @@ func run(o *options, log *logrus.Logger) error {
 	netMgr, err := network.New(network.Options{
 		Resolver: ifname.New(o.sysfsRoot),
 		DHCP:     netconf.DHCPClient{Runner: command.Reaper(rp)},
+		Log:      entry.WithField("component", "network"),
 	})
 	if err != nil {
 		return fmt.Errorf("network: %w", err)
 	}
 	defer netMgr.Close()
-	store := storage.NewManager(devices.Roots{Sys: o.sysfsRoot, Dev: o.devRoot}, tr, command.Reaper(rp))
+	store := storage.NewManager(devices.Roots{Sys: o.sysfsRoot, Dev: o.devRoot}, tr, command.Reaper(rp),
+		storage.WithLogger(entry.WithField("component", "storage")))
 
 	mux := bridge.NewMux()
 	b := bridge.New(bridge.Config{

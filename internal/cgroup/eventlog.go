@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/opengcs/opengcs/internal/logging"
 )
 
 // EventLogger turns memory Events into the GCS's warning log lines.
@@ -15,7 +17,7 @@ type EventLogger struct {
 	// cgroup's statistics, so that a burst of allocations right after the
 	// crossing is included (1 s in the GCS).
 	Settle time.Duration
-	// Log is the logger to write to; nil means the standard logger.
+	// Log is the logger to write to; nil discards the lines.
 	Log *logrus.Entry
 }
 
@@ -29,7 +31,7 @@ const EventMessage = "memory usage for cgroup exceeded threshold"
 func (l *EventLogger) Run(ctx context.Context, cg *Cgroup, events <-chan Event) {
 	log := l.Log
 	if log == nil {
-		log = logrus.NewEntry(logrus.StandardLogger())
+		log = logging.Discard()
 	}
 	count := 0
 	for {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/opengcs/opengcs/internal/logging"
 )
 
 // Default cgroup paths and sizes of the GCS layout.
@@ -163,7 +165,7 @@ func (l *Layout) UpdatePodsLimit() (uint64, bool, error) {
 // logging changes and failures.
 func (l *Layout) RunLimitUpdater(ctx context.Context, interval time.Duration, log *logrus.Entry) {
 	if log == nil {
-		log = logrus.NewEntry(logrus.StandardLogger())
+		log = logging.Discard()
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()

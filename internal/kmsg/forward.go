@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/opengcs/opengcs/internal/logging"
 )
 
 // DefaultPath is the kernel log device.
@@ -22,7 +24,7 @@ type Forwarder struct {
 	// Level is the least severe priority forwarded (-kmsgLogLevel;
 	// Warning by default in the GCS).
 	Level Priority
-	// Log receives the records; nil means the standard logger.
+	// Log receives the records; nil discards them.
 	Log *logrus.Entry
 }
 
@@ -47,7 +49,7 @@ func (r Record) Fields() logrus.Fields {
 func (f *Forwarder) Run(ctx context.Context, r io.Reader) error {
 	log := f.Log
 	if log == nil {
-		log = logrus.NewEntry(logrus.StandardLogger())
+		log = logging.Discard()
 	}
 	buf := make([]byte, bufferSize)
 	for {

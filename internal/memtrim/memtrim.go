@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/opengcs/opengcs/internal/logging"
 )
 
 // Defaults of Options.
@@ -32,7 +34,7 @@ type Options struct {
 	Allocated func() uint64
 	// Release trims (runtime/debug.FreeOSMemory by default).
 	Release func()
-	// Log receives a debug record per trim (logrus standard logger if nil).
+	// Log receives a debug record per trim; nil discards them.
 	Log *logrus.Entry
 }
 
@@ -62,7 +64,7 @@ func New(o Options) *Trimmer {
 		o.Release = debug.FreeOSMemory
 	}
 	if o.Log == nil {
-		o.Log = logrus.NewEntry(logrus.StandardLogger())
+		o.Log = logging.Discard()
 	}
 	return &Trimmer{o: o}
 }

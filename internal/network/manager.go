@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netns"
 
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/internal/network/ifname"
 	"github.com/opengcs/opengcs/internal/network/netconf"
 	"github.com/opengcs/opengcs/service/gcs/prot"
@@ -36,6 +37,8 @@ type Options struct {
 	ResolveTimeout time.Duration
 	// DHCP is the client run for adapters without addresses.
 	DHCP netconf.DHCPClient
+	// Log receives the manager's lines; nil discards them.
+	Log *logrus.Entry
 }
 
 // Manager holds the namespace records. It is safe for concurrent use.
@@ -44,6 +47,7 @@ type Manager struct {
 	resolveTimeout time.Duration
 	root           netns.NsHandle
 	conf           netconf.Configurator
+	log            *logrus.Entry
 
 	mu         sync.Mutex
 	namespaces map[string]*namespace
@@ -90,7 +94,8 @@ func New(opts Options) (*Manager, error) {
 		resolver:       opts.Resolver,
 		resolveTimeout: opts.ResolveTimeout,
 		root:           root,
-		conf:           netconf.Configurator{Root: root, DHCP: opts.DHCP},
+		conf:           netconf.Configurator{Root: root, DHCP: opts.DHCP, Log: logging.Or(opts.Log)},
+		log:            logging.Or(opts.Log),
 		namespaces:     map[string]*namespace{},
 	}
 	if m.resolver == nil {
@@ -120,7 +125,7 @@ func lowMetric(s *prot.LCOWNetworkAdapter, i int) bool {
 // or changed.
 func (m *Manager) AddAdapter(ctx context.Context, s *prot.LCOWNetworkAdapter) error {
 	nsID, id := normalizeID(s.NamespaceID), normalizeID(s.ID)
-	log := logrus.WithFields(logrus.Fields{"namespace": nsID, "adapter": id})
+	log := m.log.WithFields(logrus.Fields{"namespace": nsID, "adapter": id})
 	if nsID == "" {
 		return fail(fmt.Errorf("add network adapter %s: %w: empty NamespaceID", id, ErrInvalidRequest))
 	}
@@ -191,7 +196,7 @@ func (m *Manager) checkDuplicate(nsID, id string) error {
 // hot-removes it.
 func (m *Manager) RemoveAdapter(ctx context.Context, nsID, id string) error {
 	nsID, id = normalizeID(nsID), normalizeID(id)
-	log := logrus.WithFields(logrus.Fields{"namespace": nsID, "adapter": id})
+	log := m.log.WithFields(logrus.Fields{"namespace": nsID, "adapter": id})
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ns := m.namespaces[nsID]
@@ -234,7 +239,7 @@ func (m *Manager) Bind(ctx context.Context, nsID string, pid int) error {
 		ns.pid = old
 		return err
 	}
-	logrus.WithFields(logrus.Fields{"namespace": nsID, "pid": pid, "adapters": len(ns.adapters)}).Info("network namespace bound")
+	m.log.WithFields(logrus.Fields{"namespace": nsID, "pid": pid, "adapters": len(ns.adapters)}).Info("network namespace bound")
 	return nil
 }
 
@@ -258,7 +263,7 @@ func (m *Manager) BindHost(ctx context.Context, nsID string) error {
 		ns.host = old
 		return err
 	}
-	logrus.WithFields(logrus.Fields{"namespace": nsID, "adapters": len(ns.adapters)}).Info("network namespace bound to the host namespace")
+	m.log.WithFields(logrus.Fields{"namespace": nsID, "adapters": len(ns.adapters)}).Info("network namespace bound to the host namespace")
 	return nil
 }
 
@@ -292,7 +297,7 @@ func (m *Manager) sync(ctx context.Context, ns *namespace) (err error) {
 		}
 		for i := len(done) - 1; i >= 0; i-- {
 			if uerr := done[i].Undo(); uerr != nil {
-				logrus.WithField("namespace", ns.id).WithError(uerr).Error("network rollback incomplete")
+				m.log.WithField("namespace", ns.id).WithError(uerr).Error("network rollback incomplete")
 			}
 		}
 	}()

@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -68,7 +67,7 @@ func uvmDevicePath(devRoot, p string) (string, error) {
 // addDevice puts dev into spec.Linux.Devices, replacing an entry with the
 // same path, and, when it was new and allow is set, appends an "rwm" allow
 // rule for it.
-func addDevice(ctx context.Context, spec *specs.Spec, dev specs.LinuxDevice, allow bool) {
+func addDevice(log *logrus.Entry, spec *specs.Spec, dev specs.LinuxDevice, allow bool) {
 	for i := range spec.Linux.Devices {
 		d := &spec.Linux.Devices[i]
 		if d.Path == dev.Path {
@@ -76,7 +75,7 @@ func addDevice(ctx context.Context, spec *specs.Spec, dev specs.LinuxDevice, all
 			return
 		}
 		if d.Type == dev.Type && d.Major == dev.Major && d.Minor == dev.Minor {
-			logrus.WithContext(ctx).WithFields(logrus.Fields{
+			log.WithFields(logrus.Fields{
 				"path": dev.Path, "other": d.Path, "type": d.Type, "major": d.Major, "minor": d.Minor,
 			}).Warn("two device entries share type and major:minor")
 		}
@@ -103,7 +102,7 @@ func linuxDevice(path string, n node, fileMode *os.FileMode) specs.LinuxDevice {
 // name a character or block device there; type, major, minor, uid and gid are
 // taken from that node and an "rwm" allow rule is added for it
 // (docs/lifecycle.md, "Workload spec setup": Non-privileged devices).
-func ResolveDevices(ctx context.Context, spec *specs.Spec, devRoot string) error {
+func ResolveDevices(log *logrus.Entry, spec *specs.Spec, devRoot string) error {
 	ensureLinuxResources(spec)
 	requested := spec.Linux.Devices
 	spec.Linux.Devices = []specs.LinuxDevice{}
@@ -119,7 +118,7 @@ func ResolveDevices(ctx context.Context, spec *specs.Spec, devRoot string) error
 		if n.Major == 0 && n.Minor == 0 {
 			continue
 		}
-		addDevice(ctx, spec, linuxDevice(d.Path, n, d.FileMode), true)
+		addDevice(log, spec, linuxDevice(d.Path, n, d.FileMode), true)
 	}
 	return nil
 }
@@ -138,7 +137,7 @@ func skippedDevDir(name string) bool {
 // /dev/...) to spec.Linux.Devices, skipping pts/, shm/, fd/, mqueue/, console
 // and symlinks, and replaces linux.resources.devices with a single allow-all
 // "rwm" rule (docs/lifecycle.md, "Workload spec setup": Privileged devices).
-func AddAllDevices(ctx context.Context, spec *specs.Spec, devRoot string) error {
+func AddAllDevices(log *logrus.Entry, spec *specs.Spec, devRoot string) error {
 	ensureLinuxResources(spec)
 	err := filepath.WalkDir(devRoot, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
@@ -170,7 +169,7 @@ func AddAllDevices(ctx context.Context, spec *specs.Spec, devRoot string) error 
 		if err != nil {
 			return err
 		}
-		addDevice(ctx, spec, linuxDevice("/dev/"+filepath.ToSlash(rel), n, nil), false)
+		addDevice(log, spec, linuxDevice("/dev/"+filepath.ToSlash(rel), n, nil), false)
 		return nil
 	})
 	if err != nil {

@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -110,7 +109,7 @@ func resolveSandboxMount(podRoot, source string) (string, error) {
 // resolveHugePagesMount turns hugepages://<size>/P into
 // <pod root>/hugepages/<size>/P and, when that directory does not exist
 // yet, creates it (0777) and mounts hugetlbfs with pagesize=<size> on it.
-func resolveHugePagesMount(ctx context.Context, podRoot, source string) (string, error) {
+func resolveHugePagesMount(log *logrus.Entry, podRoot, source string) (string, error) {
 	sub, err := safepath.Clean(strings.TrimPrefix(source, HugePagesMountPrefix))
 	if err != nil {
 		return "", fmt.Errorf("mount source %q: %w: %w", source, ErrInvalidMount, err)
@@ -138,7 +137,7 @@ func resolveHugePagesMount(ctx context.Context, podRoot, source string) (string,
 	if err := unix.Mount("none", p, "hugetlbfs", 0, "pagesize="+pageSize); err != nil {
 		return "", fmt.Errorf("mount hugetlbfs (pagesize=%s) on %s: %w", pageSize, p, err)
 	}
-	logrus.WithContext(ctx).WithFields(logrus.Fields{"path": p, "pagesize": pageSize}).Debug("mounted hugetlbfs")
+	log.WithFields(logrus.Fields{"path": p, "pagesize": pageSize}).Debug("mounted hugetlbfs")
 	return p, nil
 }
 
@@ -207,7 +206,7 @@ func resolveUVMMount(source string) (string, error) {
 // sources): sandbox://, sandbox-tmp://, hugepages:// and uvm:// sources and
 // blockdev:// destinations. Sources below the pod root can never leave their
 // directory (see safepath).
-func RewriteSpecialMounts(ctx context.Context, spec *specs.Spec, podRoot string) error {
+func RewriteSpecialMounts(log *logrus.Entry, spec *specs.Spec, podRoot string) error {
 	for i := range spec.Mounts {
 		m := &spec.Mounts[i]
 		var err error
@@ -215,7 +214,7 @@ func RewriteSpecialMounts(ctx context.Context, spec *specs.Spec, podRoot string)
 		case strings.HasPrefix(m.Source, SandboxMountPrefix), strings.HasPrefix(m.Source, SandboxTmpfsMountPrefix):
 			m.Source, err = resolveSandboxMount(podRoot, m.Source)
 		case strings.HasPrefix(m.Source, HugePagesMountPrefix):
-			m.Source, err = resolveHugePagesMount(ctx, podRoot, m.Source)
+			m.Source, err = resolveHugePagesMount(log, podRoot, m.Source)
 		case strings.HasPrefix(m.Source, UVMMountPrefix):
 			m.Source, err = resolveUVMMount(m.Source)
 		}

@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/internal/safepath"
 )
 
@@ -32,7 +33,11 @@ type Options struct {
 	// DevRoot stands for the UVM's /dev when resolving linux.devices; empty
 	// means DefaultDevRoot.
 	DevRoot string
+	// Log receives the setup's notes; nil discards them.
+	Log *logrus.Entry
 }
+
+func (o Options) log() *logrus.Entry { return logging.Or(o.Log) }
 
 func (o Options) devRoot() string {
 	if o.DevRoot == "" {
@@ -119,7 +124,7 @@ func SetupSandbox(ctx context.Context, id, sandboxID, sandboxRoot string, spec *
 			}
 			return fmt.Errorf("sandbox container %s: %w: %q", id, ErrNoNetworkNamespace, strings.ToLower(ns))
 		}
-		logrus.WithContext(ctx).WithField("cid", id).Info("no network namespace and pod networking skipped: no resolv.conf")
+		opts.log().WithField("cid", id).Info("no network namespace and pod networking skipped: no resolv.conf")
 	}
 	if err := os.MkdirAll(sandboxRoot, 0o755); err != nil {
 		return fmt.Errorf("sandbox container %s: create root: %w", id, err)
@@ -152,10 +157,10 @@ func SetupWorkload(ctx context.Context, id, sandboxID, podRoot string, spec *spe
 	if spec.Hostname != "" {
 		return fmt.Errorf("workload container %s: %w, got %q", id, ErrWorkloadHostname, spec.Hostname)
 	}
-	if err := checkAssignedDevices(ctx, spec); err != nil {
+	if err := checkAssignedDevices(opts.log(), spec); err != nil {
 		return fmt.Errorf("workload container %s: %w", id, err)
 	}
-	if err := RewriteSpecialMounts(ctx, spec, podRoot); err != nil {
+	if err := RewriteSpecialMounts(opts.log(), spec, podRoot); err != nil {
 		return fmt.Errorf("workload container %s in pod %s: %w", id, sandboxID, err)
 	}
 	AddNetworkFileMounts(spec, podRoot)
@@ -163,10 +168,10 @@ func SetupWorkload(ctx context.Context, id, sandboxID, podRoot string, spec *spe
 		return fmt.Errorf("workload container %s: %w", id, err)
 	}
 	if Privileged(spec.Annotations) {
-		if err := AddAllDevices(ctx, spec, opts.devRoot()); err != nil {
+		if err := AddAllDevices(opts.log(), spec, opts.devRoot()); err != nil {
 			return fmt.Errorf("workload container %s: %w", id, err)
 		}
-	} else if err := ResolveDevices(ctx, spec, opts.devRoot()); err != nil {
+	} else if err := ResolveDevices(opts.log(), spec, opts.devRoot()); err != nil {
 		return fmt.Errorf("workload container %s: %w", id, err)
 	}
 	if err := applyUserAndRLimit(spec, opts); err != nil {
@@ -218,7 +223,7 @@ func SetupStandalone(ctx context.Context, id, bundle string, spec *specs.Spec, o
 		}
 		spec.Mounts = append(spec.Mounts, bindMount(p, nf.dest, rootReadonly(spec)))
 	}
-	logrus.WithContext(ctx).WithFields(logrus.Fields{"cid": id, "hostname": name}).Debug("standalone network files written")
+	opts.log().WithFields(logrus.Fields{"cid": id, "hostname": name}).Debug("standalone network files written")
 	spec.Linux.CgroupsPath = CgroupsPath(KindStandalone, id, id)
 	spec.Windows = nil
 	return nil
@@ -271,7 +276,7 @@ func AddCoreRLimit(spec *specs.Spec, value string) error {
 // checkAssignedDevices refuses windows.devices entries this guest cannot
 // honour (GPU hooks and vPCI device discovery are not implemented);
 // unknown id types are logged and ignored as upstream does.
-func checkAssignedDevices(ctx context.Context, spec *specs.Spec) error {
+func checkAssignedDevices(log *logrus.Entry, spec *specs.Spec) error {
 	if spec.Windows == nil {
 		return nil
 	}
@@ -280,7 +285,7 @@ func checkAssignedDevices(ctx context.Context, spec *specs.Spec) error {
 		case "gpu", "vpci", "vpci-instance-id":
 			return fmt.Errorf("%w: %s device %q", ErrUnsupportedDevice, d.IDType, d.ID)
 		default:
-			logrus.WithContext(ctx).WithFields(logrus.Fields{"id": d.ID, "idType": d.IDType}).Warn("ignoring assigned device of unknown type")
+			log.WithFields(logrus.Fields{"id": d.ID, "idType": d.IDType}).Warn("ignoring assigned device of unknown type")
 		}
 	}
 	return nil

@@ -12,6 +12,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/opengcs/opengcs/internal/logging"
 )
 
 // DefaultHistorySize is how many exits a Reaper remembers when
@@ -52,7 +54,7 @@ type Options struct {
 	// HistorySize bounds the number of remembered exits (DefaultHistorySize
 	// if zero).
 	HistorySize int
-	// Logger receives structured logs (logrus standard logger if nil).
+	// Logger receives structured logs; nil discards them.
 	Logger *logrus.Entry
 }
 
@@ -90,7 +92,7 @@ func New(opts Options) (*Reaper, error) {
 		done:        make(chan struct{}),
 	}
 	if r.log == nil {
-		r.log = logrus.NewEntry(logrus.StandardLogger())
+		r.log = logging.Discard()
 	}
 	if r.historySize <= 0 {
 		r.historySize = DefaultHistorySize

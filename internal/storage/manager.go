@@ -9,7 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/opengcs/opengcs/internal/command"
+	"github.com/opengcs/opengcs/internal/logging"
 
 	"github.com/opengcs/opengcs/internal/storage/devicemapper"
 	"github.com/opengcs/opengcs/internal/storage/devices"
@@ -39,6 +42,7 @@ type Manager struct {
 	transport transport.Transport
 	timeout   time.Duration
 	mountRoot string
+	log       *logrus.Entry
 }
 
 // Option adjusts a Manager made by NewManager.
@@ -47,6 +51,12 @@ type Option func(*Manager)
 // WithMountRoot replaces DefaultMountRoot (tests use a private directory).
 func WithMountRoot(dir string) Option {
 	return func(m *Manager) { m.mountRoot = filepath.Clean(dir) }
+}
+
+// WithLogger gives the Manager and the disk, VPMem and device-mapper code
+// below it their logger (default: discard).
+func WithLogger(log *logrus.Entry) Option {
+	return func(m *Manager) { m.log = log }
 }
 
 // NewManager returns a Manager using roots for device lookup and t to dial
@@ -65,6 +75,8 @@ func NewManager(roots devices.Roots, t transport.Transport, run command.Runner, 
 	for _, o := range opts {
 		o(m)
 	}
+	m.log = logging.Or(m.log)
+	mapper.Log, m.disks.Log, m.pmem.Log = m.log, m.log, m.log
 	return m
 }
 
@@ -237,7 +249,7 @@ func (m *Manager) AddMappedDirectory(ctx context.Context, s *prot.LCOWMappedDire
 	ctx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
 	cfg := plan9.Config{MountPath: s.MountPath, Port: uint32(s.Port), ShareName: s.ShareName, ReadOnly: s.ReadOnly}
-	return fail("add MappedDirectory", plan9.Mount(ctx, m.transport, cfg))
+	return fail("add MappedDirectory", plan9.Mount(ctx, m.log, m.transport, cfg))
 }
 
 // RemoveMappedDirectory unmounts a Plan 9 share.
@@ -270,7 +282,7 @@ func (m *Manager) AddCombinedLayers(ctx context.Context, s *prot.LCOWCombinedLay
 	if mounted, err := mount.IsMountPoint(s.ContainerRootPath); err == nil && mounted {
 		return prot.Errorf(prot.HrFail, "add CombinedLayers: %s is already mounted", s.ContainerRootPath)
 	}
-	return fail("add CombinedLayers", overlay.Mount(ctx, layers, s.ScratchPath, s.ContainerRootPath))
+	return fail("add CombinedLayers", overlay.Mount(m.log, layers, s.ScratchPath, s.ContainerRootPath))
 }
 
 // RemoveCombinedLayers unmounts a container's root file system.

@@ -108,7 +108,7 @@ func (h *Host) CreateContainer(ctx context.Context, id string, settings *prot.VM
 func (h *Host) setupSpec(ctx context.Context, c *container, rollback *undo) error {
 	spec := c.spec
 	c.hostNetwork = oci.HostNetworkRequested(spec.Annotations)
-	opts := oci.Options{UVMHostname: h.hostname(), Bundle: c.bundle, DevRoot: h.cfg.DevRoot}
+	opts := oci.Options{UVMHostname: h.hostname(), Bundle: c.bundle, DevRoot: h.cfg.DevRoot, Log: h.log.WithField("cid", c.id)}
 	var root string
 	switch c.kind {
 	case oci.KindWorkload:

@@ -41,7 +41,7 @@ func (h *Host) startInit(ctx context.Context, c *container, params *prot.Process
 	if !c.state.CompareAndSwap(int32(stateCreated), int32(stateRunning)) {
 		return 0, prot.Errorf(prot.HrVmcomputeInvalidState, "container %s cannot start its init in state %s", c.id, c.getState())
 	}
-	conns, err := stdio.Connect(ctx, h.cfg.Transport, ports, stdio.StreamsOf(params))
+	conns, err := stdio.Connect(ctx, h.log.WithField("cid", c.id), h.cfg.Transport, ports, stdio.StreamsOf(params))
 	if err != nil {
 		c.setState(stateCreated)
 		return 0, prot.Errorf(prot.HrFail, "container %s init stdio: %v", c.id, err)
@@ -83,7 +83,7 @@ func (h *Host) execProcess(ctx context.Context, c *container, params *prot.Proce
 		proc.Cwd = "/"
 	}
 
-	conns, err := stdio.Connect(ctx, h.cfg.Transport, ports, stdio.StreamsOf(params))
+	conns, err := stdio.Connect(ctx, h.log.WithField("cid", c.id), h.cfg.Transport, ports, stdio.StreamsOf(params))
 	if err != nil {
 		return 0, prot.Errorf(prot.HrFail, "exec in %s: stdio: %v", c.id, err)
 	}

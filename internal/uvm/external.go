@@ -39,7 +39,7 @@ func (h *Host) startExternal(ctx context.Context, params *prot.ProcessParameters
 	}
 	cmd := &exec.Cmd{Path: path, Args: argv, Dir: params.WorkingDirectory, Env: environ(params.Environment)}
 
-	conns, err := stdio.Connect(ctx, h.cfg.Transport, ports, stdio.StreamsOf(params))
+	conns, err := stdio.Connect(ctx, h.log, h.cfg.Transport, ports, stdio.StreamsOf(params))
 	if err != nil {
 		return 0, prot.Errorf(prot.HrFail, "external process stdio: %v", err)
 	}

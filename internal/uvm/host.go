@@ -8,6 +8,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/internal/reaper"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 	"github.com/opengcs/opengcs/service/gcs/runtime"
@@ -68,7 +69,7 @@ type Host struct {
 // New returns a Host.
 func New(cfg Config) *Host {
 	if cfg.Log == nil {
-		cfg.Log = logrus.NewEntry(logrus.StandardLogger())
+		cfg.Log = logging.Discard()
 	}
 	if cfg.ExternalPath == "" {
 		cfg.ExternalPath = "/sbin:/usr/sbin:/bin:/usr/bin"

@@ -287,7 +287,7 @@ func (h *Host) DeleteContainerState(ctx context.Context, id string) error {
 			}
 		}
 	}
-	if err := overlay.UnbindBundle(ctx, c.scratch, h.rootfsOf(c)); err != nil {
+	if err := overlay.UnbindBundle(h.log.WithField("cid", c.id), c.scratch, h.rootfsOf(c)); err != nil {
 		errs = append(errs, err)
 	}
 	if c.scratch != "" {

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/opengcs/opengcs/internal/poll"
 )
 
@@ -112,7 +110,6 @@ func (s *Sysfs) InterfaceName(ctx context.Context, id string, vpci bool) (string
 		return "", fmt.Errorf("adapter %s: %w: %s holds %q", id, ErrAmbiguous, netDir, names)
 	}
 	name := entries[0].Name()
-	logrus.WithFields(logrus.Fields{"adapter": id, "ifname": name, "vpci": vpci}).Debug("network adapter resolved")
 	return name, nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/opengcs/opengcs/internal/logging"
 )
 
 // minMTU is the smallest MTU an IPv4 link may have.
@@ -22,6 +24,9 @@ const minMTU = 68
 type Configurator struct {
 	Root netns.NsHandle
 	DHCP DHCPClient
+	// Log receives a line per adapter configured or rolled back; nil
+	// discards them.
+	Log *logrus.Entry
 }
 
 // step is one change already made, with the way to revert it.
@@ -34,6 +39,7 @@ type step struct {
 // Release keeps it. Exactly one of them must be called.
 type Applied struct {
 	ifname string
+	log    *logrus.Entry
 	steps  []step
 	root   *netlink.Handle
 	dest   *netlink.Handle
@@ -57,7 +63,7 @@ func (a *Applied) Undo() error {
 	for i := len(a.steps) - 1; i >= 0; i-- {
 		s := a.steps[i]
 		if err := s.undo(); err != nil {
-			logrus.WithFields(logrus.Fields{"ifname": a.ifname, "step": s.what}).WithError(err).Warn("network rollback step failed")
+			a.log.WithField("step", s.what).WithError(err).Warn("network rollback step failed")
 			errs = append(errs, fmt.Errorf("undo %s: %w", s.what, err))
 		}
 	}
@@ -74,8 +80,8 @@ func (a *Applied) push(what string, undo func() error) {
 // place in the root namespace (host networking). On error nothing is left
 // changed.
 func (c *Configurator) Apply(ctx context.Context, ifname string, dest netns.NsHandle, cfg *Config) (_ *Applied, err error) {
-	log := logrus.WithFields(logrus.Fields{"ifname": ifname, "inPlace": !dest.IsOpen()})
-	a := &Applied{ifname: ifname}
+	log := logging.Or(c.Log).WithFields(logrus.Fields{"ifname": ifname, "inPlace": !dest.IsOpen()})
+	a := &Applied{ifname: ifname, log: log}
 	defer func() {
 		if err != nil {
 			if uerr := a.Undo(); uerr != nil {
@@ -133,7 +139,7 @@ func (c *Configurator) Apply(ctx context.Context, ifname string, dest netns.NsHa
 		if !ns.IsOpen() {
 			ns = c.Root
 		}
-		if err := c.DHCP.Run(ctx, ns, ifname); err != nil {
+		if err := c.DHCP.Run(ctx, log, ns, ifname); err != nil {
 			return nil, err
 		}
 	}

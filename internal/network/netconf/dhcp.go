@@ -38,7 +38,7 @@ type DHCPClient struct {
 
 // Run obtains a lease for ifname inside the network namespace ns. The client
 // is killed when ctx ends or the timeout passes.
-func (d DHCPClient) Run(ctx context.Context, ns netns.NsHandle, ifname string) error {
+func (d DHCPClient) Run(ctx context.Context, log *logrus.Entry, ns netns.NsHandle, ifname string) error {
 	argv := d.Command
 	if len(argv) == 0 {
 		argv = []string{DefaultDHCPCommand}
@@ -56,7 +56,7 @@ func (d DHCPClient) Run(ctx context.Context, ns netns.NsHandle, ifname string) e
 
 	args := append(append([]string{}, argv[1:]...), "-q", "-i", ifname, "-s", script)
 	cmd := exec.Command(argv[0], args...)
-	log := logrus.WithFields(logrus.Fields{"ifname": ifname, "command": strings.Join(cmd.Args, " "), "timeout": timeout.String()})
+	log = log.WithFields(logrus.Fields{"ifname": ifname, "command": strings.Join(cmd.Args, " "), "timeout": timeout.String()})
 	log.Debug("running DHCP client")
 	var out []byte
 	err := runInNetNS(ns, func() error {

@@ -23,7 +23,7 @@ func Name(controller int, lun uint8, partition uint64) string {
 // Open maps source through dm-crypt under name with a new random key and
 // returns the mapped device path. The first 4096 bytes of the mapping are
 // zeroed so that file system probes read defined data.
-func Open(ctx context.Context, m *devicemapper.Mapper, source, name string) (_ string, err error) {
+func Open(ctx context.Context, log *logrus.Entry, m *devicemapper.Mapper, source, name string) (_ string, err error) {
 	size, err := deviceSize(source)
 	if err != nil {
 		return "", err
@@ -57,7 +57,7 @@ func Open(ctx context.Context, m *devicemapper.Mapper, source, name string) (_ s
 	if err := f.Sync(); err != nil {
 		return "", fmt.Errorf("sync %s: %w", path, err)
 	}
-	logrus.WithContext(ctx).WithFields(logrus.Fields{"source": source, "name": name}).Info("dm-crypt mapping opened")
+	log.WithFields(logrus.Fields{"source": source, "name": name}).Info("dm-crypt mapping opened")
 	return path, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/internal/storage/crypt"
 	"github.com/opengcs/opengcs/internal/storage/devicemapper"
 	"github.com/opengcs/opengcs/internal/storage/storagetest"
@@ -24,7 +25,7 @@ func TestEncryptedScratchUnreadableAsPlain(t *testing.T) {
 	loop := storagetest.Loop(t, img, false)
 	m := devicemapper.New(storagetest.FakeRoots(t))
 	name := crypt.Name(0, 1, 0)
-	dev, err := crypt.Open(ctx, m, loop, name)
+	dev, err := crypt.Open(ctx, logging.Discard(), m, loop, name)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/internal/storage/devices"
 )
 
@@ -38,6 +39,8 @@ type Target struct {
 // Mapper creates device-mapper devices. Nodes go to <Dev root>/mapper.
 type Mapper struct {
 	Roots devices.Roots
+	// Log receives a debug line per device made or removed; nil discards.
+	Log *logrus.Entry
 }
 
 // New returns a Mapper for the given roots.
@@ -154,7 +157,7 @@ func (m *Mapper) Create(ctx context.Context, name string, ro bool, targets []Tar
 	if err != nil {
 		return "", fmt.Errorf("create device-mapper device %s: %w", name, err)
 	}
-	logrus.WithContext(ctx).WithFields(logrus.Fields{"name": name, "path": path, "targets": len(targets), "type": targets[0].Type}).Debug("device-mapper device created")
+	logging.Or(m.Log).WithFields(logrus.Fields{"name": name, "path": path, "targets": len(targets), "type": targets[0].Type}).Debug("device-mapper device created")
 	return path, nil
 }
 
@@ -236,6 +239,6 @@ func (m *Mapper) Remove(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("remove device-mapper device %s: %w", name, err)
 	}
-	logrus.WithContext(ctx).WithField("name", name).Debug("device-mapper device removed")
+	logging.Or(m.Log).WithField("name", name).Debug("device-mapper device removed")
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,7 +44,7 @@ func IsPropagation(option string) bool {
 
 // ApplyPropagation remounts target once for every propagation keyword in
 // options, in order. Every other option is ignored.
-func ApplyPropagation(ctx context.Context, target string, options []string) error {
+func ApplyPropagation(target string, options []string) error {
 	for _, o := range options {
 		f, ok := propagation[o]
 		if !ok {
@@ -54,7 +53,6 @@ func ApplyPropagation(ctx context.Context, target string, options []string) erro
 		if err := unix.Mount("", target, "", f, ""); err != nil {
 			return fmt.Errorf("set propagation %q on %s: %w", o, target, err)
 		}
-		logrus.WithContext(ctx).WithFields(logrus.Fields{"path": target, "propagation": o}).Debug("mount propagation set")
 	}
 	return nil
 }
@@ -79,7 +77,6 @@ func Unmount(ctx context.Context, target string) error {
 		if err != nil {
 			return fmt.Errorf("unmount %s: %w", target, err)
 		}
-		logrus.WithContext(ctx).WithField("path", target).Debug("unmounted")
 	}
 	mounted, err := IsMountPoint(target)
 	if err != nil {

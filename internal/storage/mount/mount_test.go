@@ -83,7 +83,6 @@ func TestUnmountAndRemoveRefusesMountsBelow(t *testing.T) {
 
 func TestApplyPropagation(t *testing.T) {
 	storagetest.RequireRoot(t)
-	ctx := context.Background()
 	root := storagetest.Tmpfs(t)
 	target := filepath.Join(root, "p")
 	if err := os.Mkdir(target, 0o700); err != nil {
@@ -103,7 +102,7 @@ func TestApplyPropagation(t *testing.T) {
 		{[]string{"unbindable"}, "unbindable"},
 	}
 	for _, tc := range tests {
-		if err := mount.ApplyPropagation(ctx, target, tc.options); err != nil {
+		if err := mount.ApplyPropagation(target, tc.options); err != nil {
 			t.Fatalf("ApplyPropagation(%v): %v", tc.options, err)
 		}
 		opt := optionalFields(t, target)

@@ -98,7 +98,7 @@ func mkdirAll(u *undo, p string, perm os.FileMode) error {
 // read-only. When scratch is outside the bundle (the parent of rootfs), the
 // bundle is first bound onto <scratch>/bundle. Everything created is removed
 // again if a step fails.
-func Mount(ctx context.Context, layers []string, scratch, rootfs string) (err error) {
+func Mount(log *logrus.Entry, layers []string, scratch, rootfs string) (err error) {
 	if rootfs == "" {
 		return ErrNoRootfs
 	}
@@ -118,7 +118,7 @@ func Mount(ctx context.Context, layers []string, scratch, rootfs string) (err er
 			return err
 		}
 	}
-	log := logrus.WithContext(ctx).WithFields(logrus.Fields{
+	log = log.WithFields(logrus.Fields{
 		"rootfs": rootfs, "scratch": scratch, "layers": strings.Join(layers, ":"),
 	})
 
@@ -186,7 +186,7 @@ func Unmount(ctx context.Context, rootfs string) error {
 // same scratch and rootfs, keeping the bundle directory. It does nothing when
 // Mount would not have bound the bundle (so a scratch disk mounted directly
 // on the bundle is never touched) or when the bind is already gone.
-func UnbindBundle(ctx context.Context, scratch, rootfs string) error {
+func UnbindBundle(log *logrus.Entry, scratch, rootfs string) error {
 	if !NeedsBundleBind(scratch, rootfs) {
 		return nil
 	}
@@ -201,6 +201,6 @@ func UnbindBundle(ctx context.Context, scratch, rootfs string) error {
 	if err := unix.Unmount(bundle, 0); err != nil && !errors.Is(err, unix.EINVAL) {
 		return fmt.Errorf("unmount bundle bind %s: %w", bundle, err)
 	}
-	logrus.WithContext(ctx).WithField("bundle", bundle).Debug("bundle bind removed")
+	log.WithField("bundle", bundle).Debug("bundle bind removed")
 	return nil
 }

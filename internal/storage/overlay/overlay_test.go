@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/internal/storage/overlay"
 	"github.com/opengcs/opengcs/internal/storage/storagetest"
 )
@@ -71,12 +72,12 @@ func TestMountUnmount(t *testing.T) {
 			if got := overlay.NeedsBundleBind(scratch, rootfs); got != tc.wantBind {
 				t.Fatalf("NeedsBundleBind = %v, want %v", got, tc.wantBind)
 			}
-			if err := overlay.Mount(ctx, []string{top, base}, scratch, rootfs); err != nil {
+			if err := overlay.Mount(logging.Discard(), []string{top, base}, scratch, rootfs); err != nil {
 				t.Fatalf("Mount: %v", err)
 			}
 			t.Cleanup(func() {
 				_ = overlay.Unmount(ctx, rootfs)
-				_ = overlay.UnbindBundle(ctx, scratch, rootfs)
+				_ = overlay.UnbindBundle(logging.Discard(), scratch, rootfs)
 			})
 			if !storagetest.IsMounted(t, rootfs) {
 				t.Fatalf("%s is not mounted", rootfs)
@@ -125,7 +126,7 @@ func TestMountUnmount(t *testing.T) {
 			if _, err := os.Stat(rootfs); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("rootfs still exists after Unmount: %v", err)
 			}
-			if err := overlay.UnbindBundle(ctx, scratch, rootfs); err != nil {
+			if err := overlay.UnbindBundle(logging.Discard(), scratch, rootfs); err != nil {
 				t.Fatalf("UnbindBundle: %v", err)
 			}
 			if _, err := os.Stat(bundle); err != nil {
@@ -162,10 +163,10 @@ func TestMountRollsBack(t *testing.T) {
 			if tc.scratch != "" {
 				scratch = filepath.Join(root, tc.scratch)
 			}
-			err := overlay.Mount(ctx, []string{top, missing}, scratch, rootfs)
+			err := overlay.Mount(logging.Discard(), []string{top, missing}, scratch, rootfs)
 			if err == nil {
 				_ = overlay.Unmount(ctx, rootfs)
-				_ = overlay.UnbindBundle(ctx, scratch, rootfs)
+				_ = overlay.UnbindBundle(logging.Discard(), scratch, rootfs)
 				t.Fatal("Mount with a missing layer succeeded")
 			}
 			if !errors.Is(err, unix.ENOENT) {
@@ -183,7 +184,6 @@ func TestMountRollsBack(t *testing.T) {
 
 func TestMountKeepsExistingDirectories(t *testing.T) {
 	storagetest.RequireRoot(t)
-	ctx := context.Background()
 	root := storagetest.Tmpfs(t)
 	top, _ := makeLayers(t, root)
 	bundle := filepath.Join(root, "c", "S")
@@ -194,7 +194,7 @@ func TestMountKeepsExistingDirectories(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := overlay.Mount(ctx, []string{top, filepath.Join(root, "nope")}, scratch, filepath.Join(bundle, "rootfs"))
+	err := overlay.Mount(logging.Discard(), []string{top, filepath.Join(root, "nope")}, scratch, filepath.Join(bundle, "rootfs"))
 	if err == nil {
 		t.Fatal("Mount with a missing layer succeeded")
 	}
@@ -208,7 +208,6 @@ func TestMountKeepsExistingDirectories(t *testing.T) {
 }
 
 func TestMountRejectsBadArguments(t *testing.T) {
-	ctx := context.Background()
 	tests := []struct {
 		name            string
 		layers          []string
@@ -227,7 +226,7 @@ func TestMountRejectsBadArguments(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := overlay.Mount(ctx, tc.layers, tc.scratch, tc.rootfs)
+			err := overlay.Mount(logging.Discard(), tc.layers, tc.scratch, tc.rootfs)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Mount = %v, want %v", err, tc.want)
 			}
@@ -253,7 +252,7 @@ func TestUnmountTolerant(t *testing.T) {
 		t.Errorf("unmounted dir not removed")
 	}
 	// Unbinding a bundle that was never bound is a no-op.
-	if err := overlay.UnbindBundle(ctx, filepath.Join(root, "s"), filepath.Join(root, "b", "rootfs")); err != nil {
+	if err := overlay.UnbindBundle(logging.Discard(), filepath.Join(root, "s"), filepath.Join(root, "b", "rootfs")); err != nil {
 		t.Errorf("UnbindBundle of unbound bundle: %v", err)
 	}
 }

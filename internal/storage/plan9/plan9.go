@@ -44,7 +44,7 @@ func Options(fd int, share string, ro bool) string {
 
 // Mount dials the host's 9p server on cfg.Port and mounts the share at
 // cfg.MountPath. On failure the mount point is removed again.
-func Mount(ctx context.Context, t transport.Transport, cfg Config) (err error) {
+func Mount(ctx context.Context, log *logrus.Entry, t transport.Transport, cfg Config) (err error) {
 	if strings.ContainsAny(cfg.ShareName, ",\x00") {
 		return fmt.Errorf("%q: %w", cfg.ShareName, ErrBadShareName)
 	}
@@ -84,7 +84,7 @@ func Mount(ctx context.Context, t transport.Transport, cfg Config) (err error) {
 		}
 		return fmt.Errorf("mount 9p share %q at %s: %w", cfg.ShareName, cfg.MountPath, err)
 	}
-	logrus.WithContext(ctx).WithFields(logrus.Fields{"path": cfg.MountPath, "port": cfg.Port, "share": cfg.ShareName, "ro": cfg.ReadOnly}).Info("Plan 9 share mounted")
+	log.WithFields(logrus.Fields{"path": cfg.MountPath, "port": cfg.Port, "share": cfg.ShareName, "ro": cfg.ReadOnly}).Info("Plan 9 share mounted")
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/internal/storage/plan9"
 	"github.com/opengcs/opengcs/internal/storage/storagetest"
 	"github.com/opengcs/opengcs/service/gcs/transport"
@@ -35,7 +36,7 @@ func TestOptions(t *testing.T) {
 
 func TestRejectsOptionInjection(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "m")
-	err := plan9.Mount(context.Background(), transport.NewUnix(filepath.Join(t.TempDir(), "p")), plan9.Config{MountPath: dir, Port: 564, ShareName: "0,trans=tcp"})
+	err := plan9.Mount(context.Background(), logging.Discard(), transport.NewUnix(filepath.Join(t.TempDir(), "p")), plan9.Config{MountPath: dir, Port: 564, ShareName: "0,trans=tcp"})
 	if !errors.Is(err, plan9.ErrBadShareName) {
 		t.Fatalf("Mount = %v", err)
 	}
@@ -69,7 +70,7 @@ func TestMountDialsHost(t *testing.T) {
 	dir := filepath.Join(root, "mounts", "m0")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = plan9.Mount(ctx, tr, plan9.Config{MountPath: dir, Port: 564, ShareName: "0", ReadOnly: true})
+	err = plan9.Mount(ctx, logging.Discard(), tr, plan9.Config{MountPath: dir, Port: 564, ShareName: "0", ReadOnly: true})
 	select {
 	case <-accepted:
 	case <-time.After(5 * time.Second):

@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/internal/storage/devicemapper"
 	"github.com/opengcs/opengcs/internal/storage/devices"
 	"github.com/opengcs/opengcs/internal/storage/mount"
@@ -39,6 +40,8 @@ type Config struct {
 type Devices struct {
 	Roots  devices.Roots
 	Mapper *devicemapper.Mapper
+	// Log receives a line per layer mounted; nil discards them.
+	Log *logrus.Entry
 
 	mu     sync.Mutex
 	mapped map[string][]string // mount path -> dm names, creation order
@@ -114,7 +117,7 @@ func (d *Devices) Mount(ctx context.Context, cfg Config) (err error) {
 	}
 	d.mapped[cfg.MountPath] = made
 	d.mu.Unlock()
-	logrus.WithContext(ctx).WithFields(logrus.Fields{"device": dev, "path": cfg.MountPath, "verity": cfg.Verity}).Info("VPMem layer mounted")
+	logging.Or(d.Log).WithFields(logrus.Fields{"device": dev, "path": cfg.MountPath, "verity": cfg.Verity}).Info("VPMem layer mounted")
 	return nil
 }
 
@@ -135,7 +138,7 @@ func (d *Devices) Unmount(ctx context.Context, cfg Config) error {
 	}
 	for i := len(made) - 1; i >= 0; i-- {
 		if err := d.Mapper.Remove(ctx, made[i]); err != nil && !errors.Is(err, unix.ENXIO) {
-			logrus.WithContext(ctx).WithError(err).WithField("name", made[i]).Warn("remove device-mapper device")
+			logging.Or(d.Log).WithError(err).WithField("name", made[i]).Warn("remove device-mapper device")
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/opengcs/opengcs/internal/command"
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/internal/storage/crypt"
 	"github.com/opengcs/opengcs/internal/storage/devicemapper"
 	"github.com/opengcs/opengcs/internal/storage/mount"
@@ -53,6 +54,9 @@ type Disks struct {
 	LookupTimeout time.Duration
 	// Runner runs mkfs (command.Plain when nil; the gcs passes its reaper).
 	Runner command.Runner
+	// Log receives a line per disk mounted, formatted or unmounted; nil
+	// discards them.
+	Log *logrus.Entry
 }
 
 // Mount makes the disk of cfg available at cfg.MountPath: as a symlink to
@@ -63,7 +67,7 @@ func (d *Disks) Mount(ctx context.Context, cfg Config) (err error) {
 	if cfg.Filesystem != "" && cfg.Filesystem != Ext4 && cfg.Filesystem != XFS {
 		return fmt.Errorf("%q: %w", cfg.Filesystem, ErrUnsupportedFilesystem)
 	}
-	log := logrus.WithContext(ctx).WithFields(logrus.Fields{
+	log := logging.Or(d.Log).WithFields(logrus.Fields{
 		"controller": cfg.Controller, "lun": cfg.Lun, "partition": cfg.Partition, "path": cfg.MountPath,
 	})
 	lctx := ctx
@@ -103,7 +107,7 @@ func (d *Disks) Mount(ctx context.Context, cfg Config) (err error) {
 			return herr
 		}
 		name := crypt.Name(host, cfg.Lun, cfg.Partition)
-		dev, err = crypt.Open(ctx, d.Mapper, dev, name)
+		dev, err = crypt.Open(ctx, log, d.Mapper, dev, name)
 		if err != nil {
 			return err
 		}
@@ -136,7 +140,7 @@ func (d *Disks) Mount(ctx context.Context, cfg Config) (err error) {
 		fstype = detected
 	}
 	if cfg.EnsureFilesystem && detected != fstype {
-		if err := format(ctx, d.Runner, fstype, dev); err != nil {
+		if err := format(ctx, log, d.Runner, fstype, dev); err != nil {
 			return err
 		}
 	}
@@ -156,7 +160,7 @@ func (d *Disks) Mount(ctx context.Context, cfg Config) (err error) {
 			_ = mount.Unmount(ctx, cfg.MountPath)
 		}
 	}()
-	if err := mount.ApplyPropagation(ctx, cfg.MountPath, cfg.Options); err != nil {
+	if err := mount.ApplyPropagation(cfg.MountPath, cfg.Options); err != nil {
 		return err
 	}
 	log.WithFields(logrus.Fields{"device": dev, "fstype": fstype, "ro": cfg.ReadOnly}).Info("SCSI disk mounted")
@@ -195,7 +199,7 @@ func (d *Disks) Unmount(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	logrus.WithContext(ctx).WithField("path", cfg.MountPath).Info("SCSI disk unmounted")
+	logging.Or(d.Log).WithField("path", cfg.MountPath).Info("SCSI disk unmounted")
 	return nil
 }
 
@@ -223,7 +227,7 @@ func detect(dev string) (string, error) {
 }
 
 // format makes a new fstype file system on dev.
-func format(ctx context.Context, run command.Runner, fstype, dev string) error {
+func format(ctx context.Context, log *logrus.Entry, run command.Runner, fstype, dev string) error {
 	var cmd *exec.Cmd
 	switch fstype {
 	case Ext4:
@@ -236,6 +240,6 @@ func format(ctx context.Context, run command.Runner, fstype, dev string) error {
 	if out, err := command.CombinedOutput(ctx, run, cmd); err != nil {
 		return fmt.Errorf("%s %s: %w: %s", cmd.Args[0], dev, err, out)
 	}
-	logrus.WithContext(ctx).WithFields(logrus.Fields{"device": dev, "fstype": fstype}).Info("formatted")
+	log.WithFields(logrus.Fields{"device": dev, "fstype": fstype}).Info("formatted")
 	return nil
 }

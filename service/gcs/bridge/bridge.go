@@ -13,6 +13,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 )
 
@@ -73,7 +74,7 @@ func New(cfg Config) *Bridge {
 	}
 	log := cfg.Log
 	if log == nil {
-		log = logrus.NewEntry(logrus.StandardLogger())
+		log = logging.Discard()
 	}
 	return &Bridge{cfg: cfg, log: log.WithField("component", "bridge"), out: newOutQueue(), workers: newWorkerPool(workerIdle)}
 }

@@ -81,7 +81,7 @@ func (s *ConnectionSet) Close() error {
 // they did not ask for) and fails with ErrMissingPort (E_INVALIDARG); a
 // port given for an unwanted stream is ignored. On any failure every
 // connection already opened is closed.
-func Connect(ctx context.Context, tr transport.Transport, ports prot.ExecuteProcessVsockStdioRelaySettings, want Streams) (_ *ConnectionSet, err error) {
+func Connect(ctx context.Context, log *logrus.Entry, tr transport.Transport, ports prot.ExecuteProcessVsockStdioRelaySettings, want Streams) (_ *ConnectionSet, err error) {
 	set := &ConnectionSet{}
 	defer func() {
 		if err != nil {
@@ -109,7 +109,7 @@ func Connect(ctx context.Context, tr transport.Transport, ports prot.ExecuteProc
 			return nil, fmt.Errorf("connect %s to port %d: %w", s.name, s.port, err)
 		}
 		*s.conn = c
-		logrus.WithFields(logrus.Fields{"stream": s.name, "port": s.port, "transport": tr.String()}).Debug("stdio connected")
+		log.WithFields(logrus.Fields{"stream": s.name, "port": s.port, "transport": tr.String()}).Debug("stdio connected")
 	}
 	return set, nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 	"github.com/opengcs/opengcs/service/gcs/transport"
 )
@@ -67,7 +68,7 @@ func TestConnectStreams(t *testing.T) {
 					order = append(order, s.port)
 				}
 			}
-			set, err := Connect(context.Background(), rec, ports, tc.want)
+			set, err := Connect(context.Background(), logging.Discard(), rec, ports, tc.want)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("Connect error = %v, want %v", err, tc.wantErr)
@@ -119,7 +120,7 @@ func TestConnectFailureClosesOpened(t *testing.T) {
 	warm.Close()
 
 	before := fdCount(t)
-	_, err := Connect(context.Background(), h.tr, prot.ExecuteProcessVsockStdioRelaySettings{
+	_, err := Connect(context.Background(), logging.Discard(), h.tr, prot.ExecuteProcessVsockStdioRelaySettings{
 		StdIn: inPort, StdOut: outPort, StdErr: missing,
 	}, AllStreams())
 	if err == nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 	"github.com/opengcs/opengcs/service/gcs/transport"
 )
@@ -85,7 +86,7 @@ func (h *testHost) connect(want Streams) (*ConnectionSet, hostSide) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
-	set, err := Connect(ctx, h.tr, ports, want)
+	set, err := Connect(ctx, logging.Discard(), h.tr, ports, want)
 	if err != nil {
 		h.t.Fatalf("Connect: %v", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/opengcs/opengcs/internal/logging"
 )
 
 const (
@@ -37,7 +39,7 @@ func newOptions(opts []Option) options {
 		f(&o)
 	}
 	if o.log == nil {
-		o.log = logrus.NewEntry(logrus.StandardLogger())
+		o.log = logging.Discard()
 	}
 	return o
 }

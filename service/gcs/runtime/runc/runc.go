@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/internal/reaper"
 	"github.com/opengcs/opengcs/service/gcs/runtime"
 )
@@ -42,7 +43,7 @@ type Options struct {
 	NoPivot bool
 	// Reaper starts and waits for every child. Required.
 	Reaper *reaper.Reaper
-	// Logger receives structured logs (logrus standard logger if nil).
+	// Logger receives structured logs; nil discards them.
 	Logger *logrus.Entry
 }
 
@@ -85,7 +86,7 @@ func New(opts Options) (*Runtime, error) {
 		r.stateDir = DefaultStateDir
 	}
 	if r.log == nil {
-		r.log = logrus.NewEntry(logrus.StandardLogger())
+		r.log = logging.Discard()
 	}
 	if !strings.Contains(r.binary, "/") {
 		p, err := exec.LookPath(r.binary)
