@@ -2,7 +2,7 @@ package vsockexec
 
 import (
 	"bufio"
-	"context"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/service/gcs/transport"
 )
 
@@ -24,26 +23,7 @@ import (
 // replaces the process) and Relay in a child process.
 func TestMain(m *testing.M) {
 	if os.Getenv("VSOCKEXEC_TEST_AS_MAIN") == "1" {
-		o, err := Parse(os.Args[1:])
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		tr, err := transport.Parse(o.Transport)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		if o.Relay {
-			status, err := Relay(context.Background(), tr, o, 10*time.Millisecond, logrus.NewEntry(logrus.New()))
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-			}
-			os.Exit(status)
-		}
-		err = Exec(context.Background(), tr, o)
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		os.Exit(Main(os.Args[1:], 10*time.Millisecond))
 	}
 	os.Exit(m.Run())
 }
@@ -174,6 +154,9 @@ func TestExecFailsWithoutHost(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "port 109") {
 		t.Errorf("message %q does not name the port", out)
+	}
+	if n, bad, _ := logging.Check(bytes.NewReader(out)); n != 1 || len(bad) != 0 {
+		t.Errorf("want one JSON log entry, got %d lines, bad %q", n, bad)
 	}
 }
 
