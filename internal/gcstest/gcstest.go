@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/opengcs/opengcs/internal/hostclient"
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/internal/testutil"
 	"github.com/opengcs/opengcs/service/gcs/transport"
 )
@@ -24,6 +25,7 @@ type TB interface {
 	Helper()
 	Cleanup(func())
 	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
 	Logf(format string, args ...any)
 	Failed() bool
 	TempDir() string
@@ -50,6 +52,10 @@ type Options struct {
 	// temporary directories are then out of the gcs's sight: start such a
 	// gcs with StartDir in a directory outside /tmp.
 	PrivateTmp bool
+	// TextLog starts the gcs with -log-format text. By default it logs
+	// JSON, as it does for a real host, and Start fails the test at
+	// cleanup if any line of the log is not a JSON entry (CheckLog).
+	TextLog bool
 }
 
 // GCS is a running gcs.
@@ -100,6 +106,11 @@ func Start(t TB, o Options) *GCS {
 	}
 	t.Cleanup(func() {
 		g.Stop()
+		if !o.TextLog {
+			if err := g.CheckLog(); err != nil {
+				t.Errorf("%v", err)
+			}
+		}
 		if t.Failed() {
 			if b, err := os.ReadFile(g.LogPath); err == nil {
 				t.Logf("gcs log:\n%s", tail(b, 16<<10))
@@ -154,6 +165,11 @@ func start(dir string, o Options) (*GCS, error) {
 		"--", "/bin/sh", "-c", mounts+` && exec "$0" "$@"`,
 		bin, "-v4", "-transport", "unix:"+tr.Prefix, "-loglevel", "debug", "-redial-interval", "20ms",
 	)
+	if o.TextLog {
+		args = append(args, "-log-format", "text")
+	} else {
+		args = append(args, "-log-format", "json")
+	}
 	runc, err := testutil.RuncBinary()
 	if err != nil {
 		l.Close()
@@ -293,6 +309,34 @@ func (g *GCS) Root(p string) (string, error) {
 func (g *GCS) Log() string {
 	b, _ := os.ReadFile(g.LogPath)
 	return string(b)
+}
+
+// CheckLog reads the whole log (stdout and stderr of the gcs and of the
+// shell that starts it) and returns an error listing every line that is
+// not a JSON log entry with time, level and msg: the host's decoder would
+// stop reading at the first of them. If $OPENGCS_LOG_TALLY names a file,
+// "<lines> <bad lines>" is appended to it, so a whole suite's log can be
+// counted.
+func (g *GCS) CheckLog() error {
+	f, err := os.Open(g.LogPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	lines, bad, err := logging.Check(f)
+	if err != nil {
+		return fmt.Errorf("read gcs log: %w", err)
+	}
+	if tally := os.Getenv("OPENGCS_LOG_TALLY"); tally != "" {
+		if tf, err := os.OpenFile(tally, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err == nil {
+			fmt.Fprintf(tf, "%d %d\n", lines, len(bad))
+			tf.Close()
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%d of %d gcs log lines are not JSON log entries:\n%s", len(bad), lines, strings.Join(bad, "\n"))
+	}
+	return nil
 }
 
 // Stop kills the gcs and its whole PID namespace and waits for it.

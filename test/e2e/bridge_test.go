@@ -16,6 +16,7 @@ import (
 
 	"github.com/opengcs/opengcs/internal/gcstest"
 	"github.com/opengcs/opengcs/internal/hostclient"
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/internal/testutil"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 	"github.com/opengcs/opengcs/service/gcs/transport"
@@ -315,7 +316,7 @@ func TestBridgeOverStdio(t *testing.T) {
 	t.Cleanup(func() { gcstest.RemoveCgroups(prefix) })
 	cmd := exec.Command("unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private",
 		"--", "/bin/sh", "-c", `mount -t tmpfs tmpfs /run && exec "$0" "$@"`,
-		gcs, "-v4", "-use-inouterr", "-runc", runc, "-cgroup-prefix", prefix, "-disable-time-sync", "-loglevel", "info")
+		gcs, "-v4", "-use-inouterr", "-runc", runc, "-cgroup-prefix", prefix, "-disable-time-sync", "-loglevel", "info", "-log-format", "json")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -333,6 +334,9 @@ func TestBridgeOverStdio(t *testing.T) {
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
+		if _, bad, _ := logging.Check(strings.NewReader(logs.String())); len(bad) > 0 {
+			t.Errorf("gcs log lines that are not JSON entries:\n%s", strings.Join(bad, "\n"))
+		}
 		if t.Failed() {
 			t.Logf("gcs log:\n%s", logs.String())
 		}

@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/opengcs/opengcs/internal/gcstest"
+	"github.com/opengcs/opengcs/internal/logging"
 )
 
 // TestStartupCgroupLayout checks the start-up duties a host cannot see
@@ -64,6 +66,35 @@ func TestBadFlagsExitWithReason(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if len(lines) != 1 || !strings.HasPrefix(lines[0], "gcs: ") {
 			t.Fatalf("gcs %v: want one line of reason, got %q", args, out)
+		}
+	}
+}
+
+// TestBadFlagsInJSONMode: asked for a JSON log, the gcs reports a bad
+// command line as one fatal JSON entry, since the host decodes that
+// stream as JSON from its first byte.
+func TestBadFlagsInJSONMode(t *testing.T) {
+	gcs, err := gcstest.Binary("gcs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"-log-format", "json", "-nosuchflag"},
+		{"-log-format=json", "-loglevel", "loud"},
+		{"-kmsgLogLevel", "9", "-log-format", "json"},
+	} {
+		out, err := runCmd(gcs, args...)
+		if err == nil {
+			t.Fatalf("gcs %v started", args)
+		}
+		var e struct {
+			Level, Msg, Error string
+		}
+		if lines, bad, _ := logging.Check(strings.NewReader(out)); lines != 1 || len(bad) != 0 {
+			t.Fatalf("gcs %v: want one JSON entry, got %q", args, out)
+		}
+		if err := json.Unmarshal([]byte(out), &e); err != nil || e.Level != "fatal" || e.Error == "" {
+			t.Errorf("gcs %v: entry %q (%v), want level fatal with an error", args, out, err)
 		}
 	}
 }

@@ -71,6 +71,9 @@ func startTimeSync(t *testing.T, dir, sys, dev string, env ...string) *gcstest.G
 	}
 	t.Cleanup(func() {
 		g.Stop()
+		if err := g.CheckLog(); err != nil {
+			t.Errorf("%v", err)
+		}
 		if t.Failed() {
 			t.Logf("gcs log:\n%s", g.Log())
 		}
