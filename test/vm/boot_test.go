@@ -150,6 +150,9 @@ func powerOff(t *testing.T, v *VM, c *hostclient.Client) string {
 	if strings.Contains(console, "Kernel panic") {
 		t.Errorf("the guest panicked instead of powering off")
 	}
+	for _, line := range ConsoleNonJSON(console) {
+		t.Errorf("console line is neither init's, the kernel's nor a JSON log entry: %q", line)
+	}
 	return console
 }
 
