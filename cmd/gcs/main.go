@@ -25,6 +25,7 @@ import (
 	"github.com/opengcs/opengcs/internal/network"
 	"github.com/opengcs/opengcs/internal/network/ifname"
 	"github.com/opengcs/opengcs/internal/network/netconf"
+	"github.com/opengcs/opengcs/internal/poweroff"
 	"github.com/opengcs/opengcs/internal/reaper"
 	"github.com/opengcs/opengcs/internal/storage"
 	"github.com/opengcs/opengcs/internal/storage/devices"
@@ -225,7 +226,7 @@ func run(o *options, log *logrus.Logger) error {
 		Sequential:     o.sequential || sevPresent(),
 		Log:            entry,
 	})
-	shutdown := make(chan struct{})
+	power := poweroff.New(poweroff.Options{})
 	host := uvm.New(uvm.Config{
 		Log:          entry,
 		Transport:    tr,
@@ -255,11 +256,7 @@ func run(o *options, log *logrus.Logger) error {
 			}
 			return cg.Delete()
 		},
-		PowerOff: func() error {
-			close(shutdown)
-			unix.Sync()
-			return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
-		},
+		PowerOff: power.PowerOff,
 	})
 	handlers.Register(mux, host)
 	if o.memTrimInterval > 0 {
@@ -275,7 +272,7 @@ func run(o *options, log *logrus.Logger) error {
 	}()
 	go func() {
 		select {
-		case <-shutdown:
+		case <-power.Done():
 			cancel()
 		case <-ctx.Done():
 		}
