@@ -66,8 +66,8 @@ type options struct {
 	memTrimInterval  time.Duration
 }
 
-func parseFlags(args []string) (*options, error) {
-	o := &options{}
+// newFlagSet defines every flag of the gcs on o.
+func newFlagSet(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("gcs", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.logLevel, "loglevel", "debug", "logging level: trace, debug, info, warning, error, fatal, panic")
@@ -96,6 +96,12 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.sysfsRoot, "sysfs-root", "/sys", "where hardware lookups read sysfs (tests point it at a fake tree)")
 	fs.StringVar(&o.devRoot, "dev-root", "/dev", "where hardware lookups find device nodes")
 	fs.DurationVar(&o.memTrimInterval, "memory-trim-interval", memtrim.DefaultInterval, "after a burst of work, return freed memory to the system once an interval passes quietly (0: never)")
+	return fs
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
+	fs := newFlagSet(o)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(os.Stdout)
