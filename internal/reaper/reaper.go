@@ -134,27 +134,34 @@ func (r *Reaper) loop() {
 
 // reapAll collects every exited child; SIGCHLDs coalesce, so one signal may
 // stand for many exits.
+//
+// Each wait4 and the dispatch of its exit happen under r.mu: while a caller
+// holds r.mu, a child that has not been dispatched is still a zombie or
+// alive, so its pid cannot have been given to another process. Start and
+// Watch rely on that to open a pidfd on the right process.
 func (r *Reaper) reapAll() {
 	for {
+		r.mu.Lock()
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
 		if errors.Is(err, unix.EINTR) {
+			r.mu.Unlock()
 			continue
 		}
 		if err != nil || pid <= 0 {
 			// ECHILD: no children at all; 0: none has exited yet.
+			r.mu.Unlock()
 			return
 		}
-		if !ws.Exited() && !ws.Signaled() {
-			continue
+		if ws.Exited() || ws.Signaled() {
+			r.dispatch(pid, ws)
 		}
-		r.dispatch(pid, ws)
+		r.mu.Unlock()
 	}
 }
 
+// dispatch records and delivers one exit; r.mu is held.
 func (r *Reaper) dispatch(pid int, ws unix.WaitStatus) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.seq++
 	e := Exit{Pid: pid, Status: ws, seq: r.seq}
 	r.remember(e)
@@ -196,6 +203,10 @@ func (r *Reaper) Mark() Mark {
 // reparented after `runc create` exited. If pid was reaped after since, the
 // Proc is already done; otherwise it completes when pid is reaped. Take since
 // with Mark before the process could have been created.
+//
+// Signals to the returned Proc go through a pidfd opened here, while the
+// process cannot have been reaped unseen (see reapAll), so they never reach
+// another process that reuses pid later.
 func (r *Reaper) Watch(pid int, since Mark) *Proc {
 	p := newProc(pid, nil)
 	r.mu.Lock()
@@ -204,6 +215,7 @@ func (r *Reaper) Watch(pid int, since Mark) *Proc {
 		p.deliver(e)
 		return p
 	}
+	p.openPidfd()
 	r.subs[pid] = append(r.subs[pid], p)
 	return p
 }
@@ -227,6 +239,7 @@ func (r *Reaper) Start(cmd *exec.Cmd) (*Proc, error) {
 		return nil, fmt.Errorf("reaper: start %s: %w", cmd.Path, err)
 	}
 	p := newProc(cmd.Process.Pid, cmd.Process)
+	p.openPidfd()
 	r.subs[p.pid] = append(r.subs[p.pid], p)
 	return p, nil
 }
@@ -256,10 +269,32 @@ type Proc struct {
 	once sync.Once
 	exit Exit
 	proc *os.Process // set when the Reaper started it; released on exit
+
+	// mu guards pidfd: Signal uses it under mu, deliver closes it under mu,
+	// so a signal never goes through a closed (and maybe reused) descriptor.
+	mu sync.Mutex
+	// pidfd refers to the process itself, not to its pid; -1 when the
+	// process has been reaped, or when pidfd_open is not available
+	// (pidfdErr says which).
+	pidfd    int
+	pidfdErr error
 }
 
 func newProc(pid int, proc *os.Process) *Proc {
-	return &Proc{pid: pid, done: make(chan struct{}), proc: proc}
+	return &Proc{pid: pid, done: make(chan struct{}), proc: proc, pidfd: -1}
+}
+
+// openPidfd takes a pidfd on p.pid. The Reaper's lock is held and the pid
+// has not been reaped yet, so it names this process (alive or a zombie).
+func (p *Proc) openPidfd() {
+	fd, err := unix.PidfdOpen(p.pid, 0)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.pidfdErr = err
+		return
+	}
+	p.pidfd = fd
 }
 
 func (p *Proc) deliver(e Exit) {
@@ -269,6 +304,12 @@ func (p *Proc) deliver(e Exit) {
 			// The status is already collected; this only frees the pidfd.
 			_ = p.proc.Release()
 		}
+		p.mu.Lock()
+		if p.pidfd >= 0 {
+			_ = unix.Close(p.pidfd)
+			p.pidfd = -1
+		}
+		p.mu.Unlock()
 		close(p.done)
 	})
 }
@@ -303,13 +344,32 @@ func (p *Proc) Wait(ctx context.Context) (Exit, error) {
 	}
 }
 
-// Signal sends sig to the process. It returns os.ErrProcessDone once the
-// process has been reaped (its pid may belong to someone else by then).
+// Signal sends sig to the process through the pidfd taken when the Reaper
+// learned of it, never to its pid: once the process has been reaped the pid
+// may belong to someone else, and Signal returns os.ErrProcessDone. Only
+// when the kernel has no pidfd_open (before Linux 5.3) does it fall back to
+// kill(2) on the pid.
 func (p *Proc) Signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	select {
 	case <-p.done:
 		return os.ErrProcessDone
 	default:
+	}
+	if p.pidfd >= 0 {
+		if err := unix.PidfdSendSignal(p.pidfd, sig, nil, 0); err != nil {
+			if errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("signal pid %d: %w", p.pid, os.ErrProcessDone)
+			}
+			return fmt.Errorf("signal pid %d: %w", p.pid, err)
+		}
+		return nil
+	}
+	if !errors.Is(p.pidfdErr, unix.ENOSYS) {
+		// pidfd_open found no such process: it was never this process's
+		// child, or was reaped by someone else.
+		return fmt.Errorf("signal pid %d: no pidfd (%v): %w", p.pid, p.pidfdErr, os.ErrProcessDone)
 	}
 	if err := unix.Kill(p.pid, sig); err != nil {
 		if errors.Is(err, unix.ESRCH) {

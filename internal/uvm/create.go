@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
@@ -217,7 +218,7 @@ func (h *Host) runtimeCreate(ctx context.Context, c *container, rollback *undo) 
 	rollback.add(func() { relay.Close() })
 	c.rc = rc
 	c.initRelay = relay
-	c.init = newProcess(uint32(rc.Pid()), relay, func(sig int) error { return killPid(rc.Pid(), sig) })
+	c.init = newProcess(uint32(rc.Pid()), relay, func(sig int) error { return rc.Signal(syscall.Signal(sig)) })
 	return nil
 }
 

@@ -104,8 +104,23 @@ func (h *Host) ShutdownContainer(ctx context.Context, id string, graceful bool) 
 		return after, nil
 	}
 	c.setExitType(nt)
-	if err := c.rc.Kill(ctx, sig, false); err != nil {
-		if errors.Is(err, runtime.ErrContainerNotRunning) {
+	if sig == syscall.SIGKILL && !ownsPidNamespace(c) {
+		// Only runc knows to kill every process in the container's cgroup;
+		// it finds them by cgroup membership, not by a remembered pid.
+		if err := c.rc.Kill(ctx, sig, false); err != nil {
+			if errors.Is(err, runtime.ErrContainerNotRunning) {
+				// The init exited meanwhile.
+				return after, nil
+			}
+			return nil, runtimeError(fmt.Sprintf("shutdown %s", id), err)
+		}
+		return after, nil
+	}
+	// Everything else reaches the init alone, through its pidfd: a pid
+	// remembered from Create may belong to another process once the init
+	// has been reaped.
+	if err := c.rc.Signal(sig); err != nil {
+		if errors.Is(err, runtime.ErrProcessDoesNotExist) {
 			// The init exited meanwhile.
 			return after, nil
 		}
@@ -145,15 +160,13 @@ func (h *Host) SignalProcess(ctx context.Context, id string, pid uint32, signal 
 		return prot.Errorf(prot.HrErrNotFound, "process %d has exited", pid)
 	}
 	if err := p.signal(signal); err != nil {
-		if errors.Is(err, unix.ESRCH) || errors.Is(err, os.ErrProcessDone) {
+		if errors.Is(err, unix.ESRCH) || errors.Is(err, os.ErrProcessDone) || errors.Is(err, runtime.ErrProcessDoesNotExist) {
 			return prot.Errorf(prot.HrErrNotFound, "process %d has exited", pid)
 		}
 		return prot.Errorf(prot.HrFail, "signal %d to process %d: %v", signal, pid, err)
 	}
 	return nil
 }
-
-func killPid(pid, sig int) error { return unix.Kill(pid, syscall.Signal(sig)) }
 
 // ResizeConsole resizes the pty of a container process, or of a utility VM
 // (external) process on the null container id. After the process has

@@ -70,6 +70,11 @@ type Container interface {
 	// signal goes to the init only, and all merely makes killing a stopped
 	// container succeed.
 	Kill(ctx context.Context, sig syscall.Signal, all bool) error
+	// Signal sends sig to the init alone, through a handle on the process
+	// taken when it was created (a pidfd), never through its pid: after
+	// the init was reaped it fails with ErrProcessDoesNotExist and cannot
+	// reach a process that reuses the pid.
+	Signal(sig syscall.Signal) error
 	// Delete removes the container (runc delete [--force]) and the
 	// runtime's state for it. force kills a running container first.
 	Delete(ctx context.Context, force bool) error

@@ -155,6 +155,18 @@ func (c *Container) Kill(ctx context.Context, sig syscall.Signal, all bool) erro
 	return err
 }
 
+// Signal sends sig to the init through the reaper's pidfd (see
+// runtime.Container).
+func (c *Container) Signal(sig syscall.Signal) error {
+	if err := c.init.Signal(sig); err != nil {
+		if errors.Is(err, os.ErrProcessDone) {
+			return fmt.Errorf("signal init %d of %s: %w", c.init.Pid(), c.id, runtime.ErrProcessDoesNotExist)
+		}
+		return fmt.Errorf("signal init %d of %s: %w", c.init.Pid(), c.id, err)
+	}
+	return nil
+}
+
 // Delete runs `runc delete [--force]` and removes the driver's state. When
 // runc no longer knows the container the state is removed too, and the
 // error (wrapping runtime.ErrContainerDoesNotExist) is still returned.

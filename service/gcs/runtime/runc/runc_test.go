@@ -199,12 +199,15 @@ func TestKillSignals(t *testing.T) {
 		pidNS  bool
 		code   int
 		script string
+		pidfd  bool // Container.Signal instead of runc kill
 	}{
 		// An init that is pid 1 of its namespace only receives signals it
 		// handles, except SIGKILL; without a pid namespace SIGTERM kills.
-		{"sigterm shared pid ns", unix.SIGTERM, false, 143, "exec sleep 1000"},
-		{"sigterm handled", unix.SIGTERM, true, 7, "trap 'exit 7' TERM; while true; do sleep 0.05; done"},
-		{"sigkill", unix.SIGKILL, true, 137, "exec sleep 1000"},
+		{"sigterm shared pid ns", unix.SIGTERM, false, 143, "exec sleep 1000", false},
+		{"sigterm handled", unix.SIGTERM, true, 7, "trap 'exit 7' TERM; while true; do sleep 0.05; done", false},
+		{"sigkill", unix.SIGKILL, true, 137, "exec sleep 1000", false},
+		{"sigterm handled via pidfd", unix.SIGTERM, true, 7, "trap 'exit 7' TERM; while true; do sleep 0.05; done", true},
+		{"sigkill via pidfd", unix.SIGKILL, true, 137, "exec sleep 1000", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -226,10 +229,19 @@ func TestKillSignals(t *testing.T) {
 					return err == nil && len(pids) > 1
 				})
 			}
-			if err := c.Kill(ctxT(t), tc.sig, false); err != nil {
+			send := func() error { return c.Kill(ctxT(t), tc.sig, false) }
+			if tc.pidfd {
+				send = func() error { return c.Signal(tc.sig) }
+			}
+			if err := send(); err != nil {
 				t.Fatal(err)
 			}
 			wait(t, c, tc.code)
+			if tc.pidfd {
+				if err := c.Signal(tc.sig); !errors.Is(err, runtime.ErrProcessDoesNotExist) {
+					t.Fatalf("signal after the init was reaped: %v, want ErrProcessDoesNotExist", err)
+				}
+			}
 		})
 	}
 }
