@@ -88,6 +88,18 @@ func (c *Client) Migrate() error {
 	return conn.Close()
 }
 
+// Sent reports how many calls have been written to the connection and
+// await their response. A call counts once its whole frame was written, so
+// a test can wait for a request to have reached the gcs's socket before
+// dropping the connection.
+func (c *Client) Sent() int {
+	c.wmu.Lock() // a call registers and writes its frame under wmu
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
+}
+
 // ResumeOn continues on conn after Migrate: responses to calls sent on the
 // old connection are matched by their original ids, and new calls number
 // on from the old counter. The caller renegotiates (Negotiate).

@@ -34,8 +34,9 @@ func TestInitStdoutSurvivesReconnect(t *testing.T) {
 		last = n
 	}
 	// The host goes away and comes back on the same port.
+	// The gcs notices on its next write and redials until the listener
+	// below exists; nothing needs to happen in between.
 	p.stdio.Conn(hostclient.StdOut).Close()
-	time.Sleep(200 * time.Millisecond)
 	l, err := e.g.Transport.Listen(port)
 	if err != nil {
 		t.Fatal(err)
