@@ -1,13 +1,28 @@
 #!/usr/bin/env bash
 # Runs every Go fuzz target in the module for a short time ($1, default 5s)
-# on top of its committed seed corpus (testdata/fuzz/<Target>).
+# on top of its committed seed corpus (testdata/fuzz/<Target>). A target
+# without a committed corpus fails the run.
 set -euo pipefail
 fuzztime=${1:-5s}
 cd "$(dirname "$0")/../.."
-grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
+GO=${GO:-go}
+missing=()
+targets=()
+while read -r f; do
   dir=$(dirname "$f")
   for t in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
-    echo "fuzz: $dir $t ($fuzztime)"
-    go test -run '^$' -fuzz "^${t}\$" -fuzztime "$fuzztime" "./$dir"
+    if [ -z "$(ls -A "$dir/testdata/fuzz/$t" 2>/dev/null)" ]; then
+      missing+=("$dir/testdata/fuzz/$t")
+    fi
+    targets+=("$dir $t")
   done
+done < <(grep -rl --include='*_test.go' '^func Fuzz' . | sort)
+if [ ${#missing[@]} -gt 0 ]; then
+  printf 'fuzz: no committed seed corpus in %s\n' "${missing[@]}" >&2
+  exit 1
+fi
+for entry in "${targets[@]}"; do
+  read -r dir t <<<"$entry"
+  echo "fuzz: $dir $t ($fuzztime)"
+  "$GO" test -run '^$' -fuzz "^${t}\$" -fuzztime "$fuzztime" "./$dir"
 done

@@ -183,24 +183,15 @@ func (b *Bridge) flushLocked() {
 }
 
 func (b *Bridge) readLoop(ctx context.Context, conn net.Conn, log *logrus.Entry) error {
-	r := bufio.NewReaderSize(conn, 64<<10)
-	var hdr [prot.HeaderSize]byte
+	fr := newFrameReader(conn, b.cfg.MaxRequestSize)
 	var version uint32 // 0 until negotiated on this connection
 	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				return io.EOF
-			}
-			return fmt.Errorf("read header: %w", err)
-		}
-		h := prot.DecodeHeader(hdr[:])
-		if err := h.CheckSize(b.cfg.MaxRequestSize); err != nil {
+		h, body, err := fr.next()
+		if errors.Is(err, ErrBadHeader) {
 			log.WithFields(logrus.Fields{"type": h.Type, "size": h.Size, "id": h.ID}).WithError(err).Error("dropping connection")
-			return fmt.Errorf("%w: %w", ErrBadHeader, err)
 		}
-		body := make([]byte, h.BodySize())
-		if _, err := io.ReadFull(r, body); err != nil {
-			return fmt.Errorf("read body of %s id %d (%d bytes): %w", h.Type, h.ID, len(body), err)
+		if err != nil {
+			return err
 		}
 		req := &Request{Type: h.Type, ID: h.ID, Body: body, Version: version}
 
@@ -372,4 +363,44 @@ func isGUID(s string) bool {
 		}
 	}
 	return true
+}
+
+// frameReader reads the host's request frames off a connection: a header,
+// checked before anything is allocated from it, then exactly the body the
+// header announces.
+type frameReader struct {
+	r   *bufio.Reader
+	max uint32
+	hdr [prot.HeaderSize]byte
+}
+
+func newFrameReader(r io.Reader, maxSize uint32) *frameReader {
+	return &frameReader{r: bufio.NewReaderSize(r, 64<<10), max: maxSize}
+}
+
+// next returns the next frame. It returns io.EOF when the input ends on a
+// frame boundary, an error wrapping ErrBadHeader (with the offending
+// header) for a size out of bounds, and another error for a truncated
+// frame.
+func (fr *frameReader) next() (prot.Header, []byte, error) {
+	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
+		if errors.Is(err, io.EOF) {
+			return prot.Header{}, nil, io.EOF
+		}
+		return prot.Header{}, nil, fmt.Errorf("read header: %w", err)
+	}
+	h := prot.DecodeHeader(fr.hdr[:])
+	if err := h.CheckSize(fr.max); err != nil {
+		return h, nil, fmt.Errorf("%w: %w", ErrBadHeader, err)
+	}
+	body := make([]byte, h.BodySize())
+	if _, err := io.ReadFull(fr.r, body); err != nil {
+		if errors.Is(err, io.EOF) {
+			// The input ended right after a header: a truncated frame,
+			// not a clean end of the connection.
+			err = io.ErrUnexpectedEOF
+		}
+		return h, nil, fmt.Errorf("read body of %s id %d (%d bytes): %w", h.Type, h.ID, len(body), err)
+	}
+	return h, body, nil
 }
