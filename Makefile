@@ -1,7 +1,20 @@
 # opengcs build and test entry points. `make` builds every binary into bin/;
 # `make test` installs what the tests need and runs them all (as root).
 
-GO        ?= go
+# GO is a go command that runs the version go.mod pins: found, or fetched
+# (with a bootstrap Go from Debian on a machine without one), by
+# test/setup/go.sh. Its directory leads PATH so that tests running `go`
+# get the same one.
+ifndef GO
+GO := $(shell bash test/setup/go.sh)
+ifeq ($(GO),)
+$(error test/setup/go.sh found no usable go)
+endif
+endif
+export GO
+ifneq ($(findstring /,$(GO)),)
+export PATH := $(patsubst %/,%,$(dir $(GO))):$(PATH)
+endif
 BIN       := bin
 GOFLAGS_STATIC := CGO_ENABLED=0
 # Commands built with plain `go build` (static, no cgo).
