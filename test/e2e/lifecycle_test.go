@@ -231,12 +231,16 @@ func (e *env) snapshot() snapshot {
 	s.threads = len(tasks)
 	mi, _ := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
 	s.mounts = strings.Count(string(mi), "\n")
-	_ = filepath.WalkDir("/sys/fs/cgroup/memory"+e.g.CgroupPrefix, func(p string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(e.cgroupDir("memory", "/"), func(p string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
 			s.cgroups++
 		}
 		return nil
 	})
+	if s.cgroups == 0 {
+		// At least the prefix, /gcs and /pods: a count of 0 is a wrong path.
+		e.t.Fatalf("no cgroup found under %s", e.cgroupDir("memory", "/"))
+	}
 	// Zombies anywhere in the gcs's pid namespace are children it failed to
 	// reap.
 	procs, _ := os.ReadDir("/proc")

@@ -272,11 +272,6 @@ func (e *env) podForTest(t *testing.T) *env {
 	return &c
 }
 
-// cgroupDir is the directory of a guest cgroup path in a v1 controller.
-func (e *env) cgroupDir(controller, path string) string {
-	return filepath.Join("/sys/fs/cgroup", controller, e.g.CgroupPrefix, path)
-}
-
 func readTrim(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)

@@ -204,11 +204,13 @@ func TestPodEndToEnd(t *testing.T) {
 		// cgroup's, to the whole pod (docs/lifecycle.md, "Create, step by
 		// step": Pod bookkeeping).
 		for _, cg := range []string{"/pods/" + p.sid + "/" + p.sid, "/pods/" + p.sid} {
-			if got := readTrim(t, filepath.Join(e.cgroupDir("cpu", cg), "cpu.shares")); got != "2" {
-				t.Errorf("%s cpu.shares = %s, want the sandbox spec's 2", cg, got)
+			for path, want := range e.cpuFiles(cg, 2, 0, 0) {
+				if got := readTrim(t, path); got != want {
+					t.Errorf("%s = %s, want %s from the sandbox spec's 2 shares", path, got, want)
+				}
 			}
 		}
-		if got := readTrim(t, filepath.Join(e.cgroupDir("memory", "/pods/"+p.sid+"/"+p.w1), "memory.limit_in_bytes")); got != "268435456" {
+		if got := readTrim(t, e.memoryLimitFile("/pods/"+p.sid+"/"+p.w1)); got != "268435456" {
 			t.Errorf("w1 memory limit = %s, want the spec's 268435456", got)
 		}
 	})
@@ -310,19 +312,15 @@ func TestPodEndToEnd(t *testing.T) {
 			t.Fatalf("ContainerConstraints Update: %v", err)
 		}
 		cg := "/pods/" + p.sid + "/" + p.w1
-		checks := map[string]string{
-			filepath.Join(e.cgroupDir("memory", cg), "memory.limit_in_bytes"): "134217728",
-			filepath.Join(e.cgroupDir("cpu", cg), "cpu.shares"):               "256",
-			filepath.Join(e.cgroupDir("cpu", cg), "cpu.cfs_quota_us"):         "50000",
-			filepath.Join(e.cgroupDir("cpu", cg), "cpu.cfs_period_us"):        "100000",
-		}
+		checks := e.cpuFiles(cg, shares, quota, period)
+		checks[e.memoryLimitFile(cg)] = "134217728"
 		for path, want := range checks {
 			if got := readTrim(t, path); got != want {
 				t.Errorf("%s = %s, want %s", path, got, want)
 			}
 		}
 		// w2 is not affected.
-		if got := readTrim(t, filepath.Join(e.cgroupDir("memory", "/pods/"+p.sid+"/"+p.w2), "memory.limit_in_bytes")); got == "134217728" {
+		if got := readTrim(t, e.memoryLimitFile("/pods/"+p.sid+"/"+p.w2)); got == "134217728" {
 			t.Error("the update of w1 reached w2")
 		}
 		// runc refuses swap below the memory limit; nothing changes.
@@ -332,7 +330,7 @@ func TestPodEndToEnd(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), p.w1) {
 			t.Fatalf("swap below the limit: %v, want an error naming the container", err)
 		}
-		if got := readTrim(t, filepath.Join(e.cgroupDir("memory", cg), "memory.limit_in_bytes")); got != "134217728" {
+		if got := readTrim(t, e.memoryLimitFile(cg)); got != "134217728" {
 			t.Errorf("memory limit after a refused update = %s", got)
 		}
 		err = e.podModify(prot.RequestTypeUpdate, prot.ResourceContainerConstraints, upd)
@@ -344,7 +342,7 @@ func TestPodEndToEnd(t *testing.T) {
 	})
 
 	tt("PodCgroupMemoryLimit", func(t *testing.T, e *env) {
-		path := filepath.Join(e.cgroupDir("memory", "/pods"), "memory.limit_in_bytes")
+		path := e.memoryLimitFile("/pods")
 		want := strconv.FormatUint(totalRAM(t)-104857600, 10)
 		if got := readTrim(t, path); got != want {
 			t.Fatalf("/pods memory limit = %s, want total RAM - 100 MiB = %s", got, want)

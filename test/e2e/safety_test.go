@@ -38,7 +38,7 @@ func TestFailedCreateRollsBack(t *testing.T) {
 	if _, err := os.Stat(state); !os.IsNotExist(err) {
 		t.Fatalf("runc state left behind: %v", err)
 	}
-	if _, err := os.Stat("/sys/fs/cgroup/memory" + e.g.CgroupPrefix + "/pods/" + id); !os.IsNotExist(err) {
+	if _, err := os.Stat(e.cgroupDir("memory", "/pods/"+id)); !os.IsNotExist(err) {
 		t.Fatalf("cgroup left behind: %v", err)
 	}
 	// The id is free again and the layers still serve a good container.
@@ -155,7 +155,7 @@ func TestDeleteWithoutStartAndWhileRunning(t *testing.T) {
 		if _, err := e.c.WaitForProcess(ctxT(t, 30e9), id, p.pid, 0); hostclient.ResultOf(err) != prot.HrVmcomputeSystemNotFound {
 			t.Fatalf("%s still known: %v", id, err)
 		}
-		if _, err := os.Stat("/sys/fs/cgroup/pids" + e.g.CgroupPrefix + "/pods/" + id); !os.IsNotExist(err) {
+		if _, err := os.Stat(e.cgroupDir("pids", "/pods/"+id)); !os.IsNotExist(err) {
 			t.Fatalf("cgroup of %s left behind: %v", id, err)
 		}
 	}

@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,25 +23,14 @@ func TestStartupCgroupLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil {
-		t.Fatal(err)
+	if got, want := procCgroup(t, pid), g.CgroupPrefix+"/gcs"; got != want {
+		t.Fatalf("gcs cgroup %q, want %q", got, want)
 	}
-	want := g.CgroupPrefix + "/gcs"
-	found := false
-	for _, line := range strings.Split(string(data), "\n") {
-		// v1 lines look like "7:memory:/path".
-		if f := strings.SplitN(line, ":", 3); len(f) == 3 && f[1] == "memory" {
-			found = f[2] == want
-			if !found {
-				t.Fatalf("gcs memory cgroup %q, want %q", f[2], want)
-			}
-		}
+	pods := filepath.Join(gcsCgroupDir(t, g, "memory", "/pods"), "memory.limit_in_bytes")
+	if cgroupV2(t) {
+		pods = filepath.Join(gcsCgroupDir(t, g, "memory", "/pods"), "memory.max")
 	}
-	if !found {
-		t.Fatalf("no memory cgroup line in %q", data)
-	}
-	if _, err := os.Stat("/sys/fs/cgroup/memory" + g.CgroupPrefix + "/pods/memory.limit_in_bytes"); err != nil {
+	if _, err := os.Stat(pods); err != nil {
 		t.Fatalf("pods cgroup: %v", err)
 	}
 }

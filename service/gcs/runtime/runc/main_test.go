@@ -157,7 +157,11 @@ func cleanupContainer(t *testing.T, id string) {
 	} else if _, err := runcCLI(ctx, "state", id); err == nil {
 		runcCLI(ctx, "delete", "--force", id)
 	}
+	// v1 controllers (a v1 or hybrid host) and the unified root (pure v2).
 	matches, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgroupName(id))
+	if _, err := os.Stat("/sys/fs/cgroup/" + cgroupName(id)); err == nil {
+		matches = append(matches, "/sys/fs/cgroup/"+cgroupName(id))
+	}
 	for _, m := range matches {
 		t.Errorf("cgroup %s left behind", m)
 		// Kill what a failed test left in it, so the cgroup can go.

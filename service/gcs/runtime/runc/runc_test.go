@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/opengcs/opengcs/internal/cgroup"
 	"github.com/opengcs/opengcs/internal/testutil"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 	"github.com/opengcs/opengcs/service/gcs/runtime"
@@ -352,21 +353,40 @@ func TestStatePsPauseResume(t *testing.T) {
 
 func procStatus(pid int) string { return "/proc/" + strconv.Itoa(pid) + "/status" }
 
-// memoryCgroup returns the memory cgroup directory of pid (cgroup v1).
-func memoryCgroup(t *testing.T, pid int) string {
+// memoryCgroup returns the directory of pid's memory cgroup and the file of
+// its limit: the memory controller's on a v1 (or hybrid) host, where runc
+// drives v1, the unified one on a pure v2 host.
+func memoryCgroup(t *testing.T, pid int) (dir, limitFile string) {
 	t.Helper()
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
 	if err != nil {
 		t.Fatal(err)
 	}
+	v2 := cgroupV2(t)
 	for _, line := range strings.Split(string(b), "\n") {
 		parts := strings.SplitN(line, ":", 3)
-		if len(parts) == 3 && slices.Contains(strings.Split(parts[1], ","), "memory") {
-			return filepath.Join("/sys/fs/cgroup/memory", parts[2])
+		if len(parts) != 3 {
+			continue
+		}
+		if v2 && parts[0] == "0" && parts[1] == "" {
+			return filepath.Join("/sys/fs/cgroup", parts[2]), "memory.max"
+		}
+		if !v2 && slices.Contains(strings.Split(parts[1], ","), "memory") {
+			return filepath.Join("/sys/fs/cgroup/memory", parts[2]), "memory.limit_in_bytes"
 		}
 	}
 	t.Fatalf("no memory cgroup in %s", b)
-	return ""
+	return "", ""
+}
+
+// cgroupV2 reports whether /sys/fs/cgroup is a pure cgroup v2 mount.
+func cgroupV2(t *testing.T) bool {
+	t.Helper()
+	mode, err := cgroup.DetectMode(cgroup.DefaultRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mode == cgroup.ModeV2
 }
 
 func TestUpdateMemory(t *testing.T) {
@@ -375,7 +395,7 @@ func TestUpdateMemory(t *testing.T) {
 	if err := c.Start(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	dir := memoryCgroup(t, c.Pid())
+	dir, limitFile := memoryCgroup(t, c.Pid())
 	if filepath.Base(dir) != cgroupName(c.ID()) {
 		t.Fatalf("container in memory cgroup %s, want the spec's", dir)
 	}
@@ -383,12 +403,12 @@ func TestUpdateMemory(t *testing.T) {
 	if err := c.Update(ctxT(t), &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "memory.limit_in_bytes"))
+	b, err := os.ReadFile(filepath.Join(dir, limitFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.TrimSpace(string(b)); got != strconv.FormatInt(limit, 10) {
-		t.Fatalf("memory.limit_in_bytes = %s, want %d", got, limit)
+		t.Fatalf("%s = %s, want %d", limitFile, got, limit)
 	}
 }
 
