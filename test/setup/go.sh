@@ -58,7 +58,10 @@ SRC
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends -t bookworm-backports golang-1.23-go ca-certificates >&2
+  apt-get install -y -qq --no-install-recommends -t bookworm-backports golang-1.23-go >&2
+  # The toolchain comes over https.
+  dpkg-query -W -f='${Status}' ca-certificates 2>/dev/null | grep -q 'install ok installed' ||
+    apt-get install -y -qq --no-install-recommends ca-certificates >&2
   bootstrap=/usr/lib/go-1.23/bin/go
 fi
 
