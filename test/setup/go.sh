@@ -19,8 +19,10 @@ say() { echo "go.sh: $*" >&2; }
 want=$(sed -n 's/^go \([0-9][0-9.]*\)$/\1/p' go.mod)
 [ -n "$want" ] || { say "no go directive in go.mod"; exit 1; }
 
-# version_of prints a go command's version without the "go" prefix.
-version_of() { "$1" env GOVERSION 2>/dev/null | sed 's/^go//' || true; }
+# version_of prints a go command's own version without the "go" prefix:
+# outside the module and with GOTOOLCHAIN=local, so that a go >= 1.21 does
+# not report the toolchain it would switch to.
+version_of() { (cd / && GOTOOLCHAIN=local "$1" env GOVERSION 2>/dev/null) | sed 's/^go//' || true; }
 # at_least A B: version A >= version B.
 at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 
