@@ -3,6 +3,7 @@ package cgroup
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,13 +11,22 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// CPUWeight converts v1 cpu.shares to v2 cpu.weight: shares below 2 count
-// as 2, and [2, 262144] maps linearly onto [1, 10000].
+// CPUWeight converts v1 cpu.shares to v2 cpu.weight the way runc and
+// containerd's cgroups library do today (opencontainers/cgroups utils.go,
+// containerd/cgroups cgroup2/utils.go), so that a pod cgroup the gcs
+// writes and the container cgroups runc writes agree: on a log2 scale of
+// the shares, a quadratic that maps the minimum 2 to 1, the default 1024 to
+// the default 100 and the maximum 262144 to 10000, rounded up. Shares
+// below 2 count as 2.
 func CPUWeight(shares uint64) uint64 {
-	if shares < 2 {
-		shares = 2
+	switch {
+	case shares <= 2:
+		return 1
+	case shares >= 262144:
+		return 10000
 	}
-	return 1 + ((shares-2)*9999)/262142
+	l := math.Log2(float64(shares))
+	return uint64(math.Ceil(math.Pow(10, (l*l+125*l)/612.0-7.0/34.0)))
 }
 
 // write is one interface file setting.

@@ -13,7 +13,8 @@ import (
 
 func TestCPUWeight(t *testing.T) {
 	for _, tc := range []struct{ shares, want uint64 }{
-		{0, 1}, {1, 1}, {2, 1}, {1024, 39}, {262144, 10000}, {131073, 5000},
+		// The values runc writes for the same shares.
+		{0, 1}, {1, 1}, {2, 1}, {3, 2}, {256, 35}, {1024, 100}, {2048, 174}, {131072, 5478}, {262143, 10000}, {262144, 10000}, {1 << 20, 10000},
 	} {
 		if got := CPUWeight(tc.shares); got != tc.want {
 			t.Errorf("CPUWeight(%d) = %d, want %d", tc.shares, got, tc.want)
@@ -35,7 +36,7 @@ func TestResourceWritesV2(t *testing.T) {
 		{"memory", "memory.max", "67108864"},
 		{"memory", "memory.low", "max"},
 		{"memory", "memory.swap.max", "0"},
-		{"cpu", "cpu.weight", "39"},
+		{"cpu", "cpu.weight", "100"},
 		{"cpu", "cpu.max", "max 100000"},
 		{"io", "io.bfq.weight", "300"},
 	}
