@@ -92,7 +92,7 @@ func TestUpdate(t *testing.T) {
 			} else {
 				want["memory/memory.max"] = "67108864"
 				want["memory/memory.low"] = "33554432"
-				want["cpu/cpu.weight"] = "20"
+				want["cpu/cpu.weight"] = "59" // 512 shares, as runc converts them
 				want["cpu/cpu.max"] = "50000 100000"
 				want["pids/pids.max"] = "42"
 			}
