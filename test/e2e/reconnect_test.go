@@ -48,7 +48,7 @@ func TestReconnectKeepsStateAndQueuesNotifications(t *testing.T) {
 	}()
 	// The wait must be on the gcs's socket before the connection drops:
 	// data written before the close is still read by the gcs.
-	waitUntil(t, "the wait request written", func() bool { return c.Sent() == 1 })
+	eventually(t, "the wait request written", func() bool { return c.Sent() == 1 })
 	if err := c.Migrate(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestReconnectKeepsStateAndQueuesNotifications(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the init reaped", func() bool {
+	eventually(t, "the init reaped", func() bool {
 		_, err := os.Stat(procDir)
 		return os.IsNotExist(err)
 	})
