@@ -25,6 +25,7 @@ import (
 	"github.com/opengcs/opengcs/internal/network"
 	"github.com/opengcs/opengcs/internal/network/ifname"
 	"github.com/opengcs/opengcs/internal/network/netconf"
+	"github.com/opengcs/opengcs/internal/policy"
 	"github.com/opengcs/opengcs/internal/poweroff"
 	"github.com/opengcs/opengcs/internal/reaper"
 	"github.com/opengcs/opengcs/internal/storage"
@@ -117,9 +118,7 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("-kmsgLogLevel %d: must be 0..7", o.kmsgLogLevel)
 	}
 	switch o.initialPolicy {
-	case "allow":
-	case "deny":
-		return nil, errors.New("-initial-policy-stance deny: the closed-door policy needs confidential mode, which this gcs does not implement")
+	case policy.StanceAllow, policy.StanceDeny:
 	default:
 		return nil, fmt.Errorf("-initial-policy-stance %q: must be allow or deny", o.initialPolicy)
 	}
@@ -182,6 +181,19 @@ func sevPresent() bool {
 	return false
 }
 
+// runtimeLogging returns the switch a security policy uses to silence the
+// log stream (a policy that denies runtime logging) or restore it.
+func runtimeLogging(log *logrus.Logger) func(bool) {
+	out := log.Out
+	return func(allowed bool) {
+		if allowed {
+			log.SetOutput(out)
+		} else {
+			log.SetOutput(io.Discard)
+		}
+	}
+}
+
 func run(o *options, log *logrus.Logger) error {
 	if o.maxProcs > 0 {
 		runtime.GOMAXPROCS(o.maxProcs)
@@ -220,6 +232,15 @@ func run(o *options, log *logrus.Logger) error {
 		return fmt.Errorf("network: %w", err)
 	}
 	defer netMgr.Close()
+	enforcer, err := policy.New(policy.Config{
+		Log:            entry,
+		Stance:         o.initialPolicy,
+		SNP:            policy.DeviceSNP{DevRoot: o.devRoot},
+		RuntimeLogging: runtimeLogging(log),
+	})
+	if err != nil {
+		return err
+	}
 	store := storage.NewManager(devices.Roots{Sys: o.sysfsRoot, Dev: o.devRoot}, tr, command.Reaper(rp),
 		storage.WithLogger(entry.WithField("component", "storage")))
 
@@ -243,6 +264,7 @@ func run(o *options, log *logrus.Logger) error {
 		Storage:      store,
 		Network:      netMgr,
 		DevRoot:      o.devRoot,
+		Policy:       enforcer,
 		Stats:        cgroups.StatsJSON,
 		UpdatePodMemoryLimit: func() error {
 			_, _, err := layout.UpdatePodsLimit()

@@ -51,9 +51,12 @@ type container struct {
 	cgroupPath string
 	// userFromName is set when the spec's user was resolved from a name.
 	userFromName bool
-	bundle       string
-	scratch      string
-	spec         *specs.Spec
+	// stdioDenied is set when the security policy denies the init stdio
+	// access.
+	stdioDenied bool
+	bundle      string
+	scratch     string
+	spec        *specs.Spec
 
 	state atomic.Int32
 	rc    runtime.Container

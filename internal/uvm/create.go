@@ -54,6 +54,11 @@ func (h *Host) CreateContainer(ctx context.Context, id string, settings *prot.VM
 			return err
 		}
 	}
+	if h.policy.Confidential() {
+		if err := confidentialSettings(id, settings); err != nil {
+			return err
+		}
+	}
 	kind, sandboxID, err := oci.Classify(id, spec.Annotations)
 	if err != nil {
 		return prot.NewError(prot.HrFail, fmt.Errorf("Create %s: %w", id, err))
@@ -80,7 +85,14 @@ func (h *Host) CreateContainer(ctx context.Context, id string, settings *prot.VM
 		}
 	}()
 
+	var hostDevices []specs.LinuxDevice
+	if spec.Linux != nil {
+		hostDevices = append(hostDevices, spec.Linux.Devices...)
+	}
 	if err := h.setupSpec(ctx, c, &rollback); err != nil {
+		return err
+	}
+	if err := h.enforceCreate(ctx, c, hostDevices, &rollback); err != nil {
 		return err
 	}
 	oci.ApplyHostNetwork(spec, c.hostNetwork)

@@ -41,7 +41,12 @@ func (h *Host) startInit(ctx context.Context, c *container, params *prot.Process
 	if !c.state.CompareAndSwap(int32(stateCreated), int32(stateRunning)) {
 		return 0, prot.Errorf(prot.HrVmcomputeInvalidState, "container %s cannot start its init in state %s", c.id, c.getState())
 	}
-	conns, err := stdio.Connect(ctx, h.log.WithField("cid", c.id), h.cfg.Transport, ports, stdio.StreamsOf(params))
+	streams, err := policedStreams(params, c.stdioDenied, false)
+	if err != nil {
+		c.setState(stateCreated)
+		return 0, err
+	}
+	conns, err := stdio.Connect(ctx, h.log.WithField("cid", c.id), h.cfg.Transport, ports, streams)
 	if err != nil {
 		c.setState(stateCreated)
 		return 0, prot.Errorf(prot.HrFail, "container %s init stdio: %v", c.id, err)
@@ -82,8 +87,16 @@ func (h *Host) execProcess(ctx context.Context, c *container, params *prot.Proce
 	if proc.Cwd == "" {
 		proc.Cwd = "/"
 	}
+	grant, err := h.policy.ExecInContainer(ctx, c.id, h.rootfsOf(c), &proc)
+	if err != nil {
+		return 0, err
+	}
+	streams, err := policedStreams(params, !grant.AllowStdio, proc.Terminal)
+	if err != nil {
+		return 0, err
+	}
 
-	conns, err := stdio.Connect(ctx, h.log.WithField("cid", c.id), h.cfg.Transport, ports, stdio.StreamsOf(params))
+	conns, err := stdio.Connect(ctx, h.log.WithField("cid", c.id), h.cfg.Transport, ports, streams)
 	if err != nil {
 		return 0, prot.Errorf(prot.HrFail, "exec in %s: stdio: %v", c.id, err)
 	}
@@ -124,6 +137,7 @@ func (h *Host) execProcess(ctx context.Context, c *container, params *prot.Proce
 	}
 	pid := uint32(rp.Pid())
 	p := newProcess(pid, relay, func(sig int) error { return rp.Signal(syscall.Signal(sig)) })
+	p.args = proc.Args
 	c.execs.add(p)
 	log := h.log.WithFields(logrus.Fields{"cid": c.id, "pid": pid})
 	log.Info("exec process started")

@@ -33,13 +33,21 @@ func (h *Host) startExternal(ctx context.Context, params *prot.ProcessParameters
 	if len(argv) == 0 {
 		return 0, prot.Errorf(prot.HrFail, "external process has no command")
 	}
+	env, grant, err := h.policy.ExecExternal(ctx, argv, environ(params.Environment), params.WorkingDirectory)
+	if err != nil {
+		return 0, err
+	}
+	streams, err := policedStreams(params, !grant.AllowStdio, params.EmulateConsole)
+	if err != nil {
+		return 0, err
+	}
 	path, err := lookPath(argv[0], h.cfg.ExternalPath)
 	if err != nil {
 		return 0, prot.Errorf(prot.HrFail, "external process: %v", err)
 	}
-	cmd := &exec.Cmd{Path: path, Args: argv, Dir: params.WorkingDirectory, Env: environ(params.Environment)}
+	cmd := &exec.Cmd{Path: path, Args: argv, Dir: params.WorkingDirectory, Env: env}
 
-	conns, err := stdio.Connect(ctx, h.log, h.cfg.Transport, ports, stdio.StreamsOf(params))
+	conns, err := stdio.Connect(ctx, h.log, h.cfg.Transport, ports, streams)
 	if err != nil {
 		return 0, prot.Errorf(prot.HrFail, "external process stdio: %v", err)
 	}

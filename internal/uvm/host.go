@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/opengcs/opengcs/internal/logging"
+	"github.com/opengcs/opengcs/internal/policy"
 	"github.com/opengcs/opengcs/internal/reaper"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 	"github.com/opengcs/opengcs/service/gcs/runtime"
@@ -55,6 +56,9 @@ type Config struct {
 	Hostname string
 	// DevRoot stands for /dev when resolving container devices.
 	DevRoot string
+	// Policy is the security policy seam (nil: open door until a policy
+	// arrives). Storage is wrapped so that every mount goes through it.
+	Policy *policy.Enforcer
 }
 
 // Host is the guest's state. It implements handlers.Guest.
@@ -64,6 +68,7 @@ type Host struct {
 	containers *registry
 	externals  *processTable
 	pods       *podTable
+	policy     *policy.Enforcer
 }
 
 // New returns a Host.
@@ -74,7 +79,14 @@ func New(cfg Config) *Host {
 	if cfg.ExternalPath == "" {
 		cfg.ExternalPath = "/sbin:/usr/sbin:/bin:/usr/bin"
 	}
+	if cfg.Policy == nil {
+		cfg.Policy = policy.OpenDoor()
+	}
+	if cfg.Storage != nil {
+		cfg.Storage = cfg.Policy.GuardStorage(cfg.Storage)
+	}
 	return &Host{
+		policy:     cfg.Policy,
 		cfg:        cfg,
 		log:        cfg.Log.WithField("component", "uvm"),
 		containers: newRegistry(),

@@ -93,6 +93,9 @@ func (h *Host) ShutdownContainer(ctx context.Context, id string, graceful bool) 
 	if graceful {
 		sig, nt = syscall.SIGTERM, prot.NtGracefulExit
 	}
+	if err := h.policy.Shutdown(ctx, id); err != nil {
+		return nil, err
+	}
 	c.startMu.Lock()
 	handed := c.initHanded
 	c.startMu.Unlock()
@@ -141,6 +144,9 @@ func (h *Host) SignalProcess(ctx context.Context, id string, pid uint32, signal 
 	}
 	if signal < 0 || signal > 64 {
 		return prot.Errorf(prot.HrFail, "signal %d is not a Linux signal", signal)
+	}
+	if err := h.enforceSignal(ctx, c, pid, signal); err != nil {
+		return err
 	}
 	var p *process
 	if c.init != nil && c.init.pid == pid {
@@ -204,6 +210,9 @@ func (h *Host) ResizeConsole(ctx context.Context, id string, pid uint32, height,
 
 // GetProperties reports the process list and statistics.
 func (h *Host) GetProperties(ctx context.Context, id string, q *prot.PropertyQuery) (*prot.PropertiesV2, error) {
+	if err := h.policy.GetProperties(ctx); err != nil {
+		return nil, err
+	}
 	c, err := h.containers.lookup(id)
 	if err != nil {
 		return nil, err

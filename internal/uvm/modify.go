@@ -71,9 +71,17 @@ func (h *Host) ModifySettings(ctx context.Context, id string, req *prot.Modifica
 	case prot.ResourceContainerConstraints:
 		return prot.Errorf(prot.HrVmcomputeSystemNotFound, "ContainerConstraints needs a container id, not the utility VM")
 	case prot.ResourceSecurityPolicy:
-		return h.setSecurityPolicy(req)
+		var v prot.ConfidentialOptions
+		if err := decodeSettings(req, &v); err != nil {
+			return err
+		}
+		return h.policy.SetPolicy(ctx, v)
 	case prot.ResourceSecurityPolicyFragment:
-		return prot.Errorf(prot.HrFail, "SecurityPolicyFragment: confidential mode is not supported by this gcs")
+		var v prot.SecurityPolicyFragment
+		if err := decodeSettings(req, &v); err != nil {
+			return err
+		}
+		return h.policy.InjectFragment(ctx, v)
 	case prot.ResourcePodCgroupMemoryLimit:
 		if req.RequestType != prot.RequestTypeUpdate {
 			return unsupported(req)
@@ -162,19 +170,6 @@ func (h *Host) modifyNetwork(ctx context.Context, req *prot.ModificationRequest)
 		return h.cfg.Network.RemoveAdapter(ctx, v.NamespaceID, v.ID)
 	}
 	return unsupported(req)
-}
-
-// setSecurityPolicy accepts only the open-door policy: confidential mode
-// is not implemented, and pretending otherwise would be unsafe.
-func (h *Host) setSecurityPolicy(req *prot.ModificationRequest) error {
-	var v prot.ConfidentialOptions
-	if err := decodeSettings(req, &v); err != nil {
-		return err
-	}
-	if v.EncodedSecurityPolicy == "" && (v.EnforcerType == "" || v.EnforcerType == "open_door") {
-		return nil
-	}
-	return prot.Errorf(prot.HrFail, "SecurityPolicy: enforcer %q with a policy is not supported (confidential mode is not implemented)", v.EnforcerType)
 }
 
 // modifyContainer handles the only container-level resource.

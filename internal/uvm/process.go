@@ -17,6 +17,9 @@ type process struct {
 	relay stdio.Relay
 	// signal delivers a signal to the process.
 	signal func(sig int) error
+	// args is the command line, which a security policy may match when
+	// the process is signalled.
+	args []string
 
 	// console is set when the process has a pty (a resize after its exit
 	// is then a silent no-op rather than a refusal).

@@ -36,6 +36,12 @@ type Guest interface {
 	DeleteContainerState(ctx context.Context, id string) error
 }
 
+// StackDumpPolicy is implemented by a Guest whose security policy may
+// refuse DumpStacks.
+type StackDumpPolicy interface {
+	StackDumpAllowed(ctx context.Context) error
+}
+
 // Register installs every v4 handler on mux.
 func Register(mux *bridge.Mux, g Guest) {
 	h := &handlers{g: g}
@@ -216,6 +222,11 @@ func (h *handlers) dumpStacks(ctx context.Context, req *bridge.Request) (prot.Re
 	var r prot.MessageBase
 	if err := req.Decode(&r, "DumpStacks"); err != nil {
 		return nil, err
+	}
+	if p, ok := h.g.(StackDumpPolicy); ok {
+		if err := p.StackDumpAllowed(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return &prot.DumpStacksResponse{GuestStacks: debug.Stacks(stackLimit)}, nil
 }
