@@ -87,7 +87,8 @@ func Binary(name string) (string, error) {
 	if _, err := os.Stat(p); err == nil {
 		return p, nil
 	}
-	cmd := exec.Command("go", "build", "-o", p, "./cmd/"+name)
+	// The same build tags as the Makefile's (rego: the Rego policy enforcer).
+	cmd := exec.Command("go", "build", "-tags", "rego", "-o", p, "./cmd/"+name)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

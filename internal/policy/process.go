@@ -22,6 +22,11 @@ type CreateRequest struct {
 	IsSandbox   bool
 	Spec        *specs.Spec
 	Devices     []specs.LinuxDevice
+	// GuestMounts are mounts the guest itself added to the spec (the
+	// /etc/hostname, /etc/hosts and /etc/resolv.conf files it writes); as in
+	// the reference, they join the policy's default mounts, so a policy
+	// need not name them.
+	GuestMounts []specs.Mount
 }
 
 // Grant is what an allowed process may have: whether its stdio may reach
@@ -54,6 +59,9 @@ func (e *Enforcer) CreateContainer(ctx context.Context, r CreateRequest) (Grant,
 	}
 	var g Grant
 	err := e.eval(func(p securitypolicy.SecurityPolicyEnforcer) error {
+		if err := p.ExtendDefaultMounts(r.GuestMounts); err != nil {
+			return deny(err, "container %s: default mounts", r.ContainerID)
+		}
 		user, groups, umask, err := p.GetUserInfo(spec.Process, spec.Root.Path)
 		if err != nil {
 			return deny(err, "container %s: user of the process", r.ContainerID)

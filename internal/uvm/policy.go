@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -51,6 +52,7 @@ func (h *Host) enforceCreate(ctx context.Context, c *container, hostDevices []sp
 		IsSandbox:   c.kind.String() == "sandbox",
 		Spec:        c.spec,
 		Devices:     hostDevices,
+		GuestMounts: networkFileMounts(c),
 	})
 	if err != nil {
 		return err
@@ -103,4 +105,21 @@ func (h *Host) enforceSignal(ctx context.Context, c *container, pid uint32, sign
 		args = p.args
 	}
 	return h.policy.Signal(ctx, c.id, signal, isInit, args)
+}
+
+// networkFileMounts returns the bind mounts of the network files
+// (/etc/hostname, /etc/hosts, /etc/resolv.conf) that the guest's setup
+// added from the container's own root: the mounts the reference adds to a
+// policy's defaults.
+func networkFileMounts(c *container) []specs.Mount {
+	var out []specs.Mount
+	for _, m := range c.spec.Mounts {
+		switch m.Destination {
+		case "/etc/hostname", "/etc/hosts", "/etc/resolv.conf":
+			if strings.HasPrefix(m.Source, c.root+"/") || strings.HasPrefix(m.Source, c.bundle+"/") {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
 }

@@ -44,6 +44,12 @@ type storageEnv struct {
 // nothing may be mounted below the test's directories.
 func newStorageEnv(t *testing.T) *storageEnv {
 	t.Helper()
+	return newStorageEnvArgs(t)
+}
+
+// newStorageEnvArgs is newStorageEnv with extra gcs flags.
+func newStorageEnvArgs(t *testing.T, args ...string) *storageEnv {
+	t.Helper()
 	roots := storagetest.FakeRoots(t)
 	base := filepath.Dir(filepath.Dir(roots.Sys))
 	// Registered before the gcs starts, so it runs after the gcs has been
@@ -53,7 +59,7 @@ func newStorageEnv(t *testing.T) *storageEnv {
 		storagetest.NoMountsUnder(t, base)
 		noDeviceMapperDevices(t)
 	})
-	g := gcstest.Start(t, gcstest.Options{Args: []string{"-sysfs-root", roots.Sys, "-dev-root", roots.Dev}})
+	g := gcstest.Start(t, gcstest.Options{Args: append([]string{"-sysfs-root", roots.Sys, "-dev-root", roots.Dev}, args...)})
 	c := connect(t, g)
 	s := &storageEnv{env: &env{t: t, g: g, c: c}, roots: roots, base: base}
 	// Registered after the gcs started, so it runs before it is stopped
