@@ -182,14 +182,17 @@ func sevPresent() bool {
 }
 
 // runtimeLogging returns the switch a security policy uses to silence the
-// log stream (a policy that denies runtime logging) or restore it.
+// log stream (a policy that denies runtime logging) or restore it. The
+// standard logger is switched too: hcsshim's policy code logs through it.
 func runtimeLogging(log *logrus.Logger) func(bool) {
-	out := log.Out
+	outs := map[*logrus.Logger]io.Writer{log: log.Out, logrus.StandardLogger(): logrus.StandardLogger().Out}
 	return func(allowed bool) {
-		if allowed {
-			log.SetOutput(out)
-		} else {
-			log.SetOutput(io.Discard)
+		for l, out := range outs {
+			if allowed {
+				l.SetOutput(out)
+			} else {
+				l.SetOutput(io.Discard)
+			}
 		}
 	}
 }

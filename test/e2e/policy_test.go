@@ -29,6 +29,9 @@ import (
 
 const testPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// externalEnv is the environment the marshalled external processes require.
+var externalEnv = map[string]string{"PATH": strings.TrimPrefix(testPath, "PATH=")}
+
 // policyOpts are the knobs of a test policy.
 type policyOpts struct {
 	allowAll   bool
@@ -189,11 +192,16 @@ func pinnedContainer(t *testing.T, layer string, args []string, execs [][]string
 	return c
 }
 
-// layerDisk plugs img in as SCSI controller 0, LUN lun and mounts it
-// read-only at /run/mounts/scsi/m<lun> (the path the policy expects).
-func (s *storageEnv) layerDisk(img string, lun uint8) (*prot.LCOWMappedVirtualDisk, error) {
+// plug plugs img in as SCSI controller 0, LUN lun.
+func (s *storageEnv) plug(img string, lun uint8) {
 	s.t.Helper()
 	s.scsiDisk(0, 2, lun, "sd"+string(rune('a'+lun)), storagetest.Loop(s.t, img, true))
+}
+
+// layerDisk mounts the disk at LUN lun read-only at /run/mounts/scsi/m<lun>
+// (the path the policy expects).
+func (s *storageEnv) layerDisk(lun uint8) (*prot.LCOWMappedVirtualDisk, error) {
+	s.t.Helper()
 	d := &prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m" + string(rune('0'+lun)), Lun: lun, ReadOnly: true, Options: []string{"ro"}}
 	return d, s.modify(prot.RequestTypeAdd, prot.ResourceMappedVirtualDisk, d)
 }
@@ -224,17 +232,19 @@ func TestPolicyPinnedContainer(t *testing.T) {
 	s := newStorageEnvArgs(t, "-initial-policy-stance", "deny")
 	good, goodHash := verityLayer(t, map[string]string{"etc/layer-id": "pinned\n"})
 	other, _ := verityLayer(t, map[string]string{"etc/layer-id": "other\n"})
+	s.plug(good, 1)
+	s.plug(other, 2)
 
 	// Closed door: even stack dumps and the first mount are refused.
 	_, err := s.c.DumpStacks(ctxErr(t))
 	denied(t, "DumpStacks before the policy", err, "getting stack dumps is denied by policy", "")
-	_, err = s.layerDisk(good, 1)
+	_, err = s.layerDisk(1)
 	denied(t, "layer mount before the policy", err, "mounting is denied by policy", "")
 	if s.guestExists("/run/mounts/scsi/m1") {
 		t.Fatal("a denied mount left its mount point")
 	}
 
-	cmd := []string{"sh", "-c", "echo dir=$UVM_SECURITY_CONTEXT_DIR; exec sleep 600"}
+	cmd := []string{"sh", "-c", "trap 'exit 0' TERM; echo dir=$UVM_SECURITY_CONTEXT_DIR; while :; do sleep 1; done"}
 	pol := regoPolicy(t, policyOpts{
 		containers: []*securitypolicy.Container{pinnedContainer(t, goodHash, cmd,
 			[][]string{{"echo", "exec allowed"}}, []syscall.Signal{syscall.SIGTERM})},
@@ -250,12 +260,12 @@ func TestPolicyPinnedContainer(t *testing.T) {
 	denied(t, "second policy", s.setPolicy("rego", pol, ""), "security policy has already been set", "")
 
 	// Device mount: only the pinned layer hash.
-	_, err = s.layerDisk(other, 2)
+	_, err = s.layerDisk(2)
 	denied(t, "unpinned layer", err, "denied by policy", "deviceHash not found")
 	if s.guestExists("/run/mounts/scsi/m2") {
 		t.Fatal("the denied layer left its mount point")
 	}
-	disk, err := s.layerDisk(good, 1)
+	disk, err := s.layerDisk(1)
 	if err != nil {
 		t.Fatalf("pinned layer: %v", err)
 	}
@@ -338,7 +348,7 @@ func TestPolicyPinnedContainer(t *testing.T) {
 	// External processes: only the pinned one.
 	_, err = s.c.ExecuteProcess(ctxErr(t), prot.NullContainerID, &prot.ProcessParameters{IsExternal: true, CommandArgs: []string{"ls", "/"}, WorkingDirectory: "/"}, prot.ExecuteProcessVsockStdioRelaySettings{})
 	denied(t, "unpinned external process", err, "exec is denied due to policy", "invalid command")
-	pid, err := s.c.ExecuteProcess(ctxErr(t), prot.NullContainerID, &prot.ProcessParameters{IsExternal: true, CommandArgs: []string{"true"}, WorkingDirectory: "/"}, prot.ExecuteProcessVsockStdioRelaySettings{})
+	pid, err := s.c.ExecuteProcess(ctxErr(t), prot.NullContainerID, &prot.ProcessParameters{IsExternal: true, CommandArgs: []string{"true"}, WorkingDirectory: "/", Environment: externalEnv}, prot.ExecuteProcessVsockStdioRelaySettings{})
 	if err != nil {
 		t.Fatalf("pinned external process: %v", err)
 	}
@@ -358,8 +368,15 @@ func TestPolicyPinnedContainer(t *testing.T) {
 	if err := s.c.SignalProcess(ctxErr(t), id, init.pid, int32(syscall.SIGTERM)); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
-	s.wait(id, init.pid)
+	if code := s.wait(id, init.pid); code != 0 {
+		t.Fatalf("init exit %d after SIGTERM", code)
+	}
 	s.notification(id)
+	// Shutdown is allowed (the policy started the container); the
+	// container has already stopped.
+	if err := s.c.Shutdown(ctxErr(t), id, true); hostclient.ResultOf(err) != prot.HrVmcomputeSystemAlreadyStopped {
+		t.Fatalf("shutdown of the stopped container: %v", err)
+	}
 
 	// Teardown is allowed in the order a host does it.
 	if err := s.removeOverlay(id); err != nil {
@@ -386,12 +403,13 @@ func procArgsEnv(args ...string) *specs.Process {
 func TestPolicyDenyAll(t *testing.T) {
 	s := newStorageEnvArgs(t)
 	img, _ := verityLayer(t, nil)
+	s.plug(img, 1)
 	if err := s.setPolicy("rego", regoPolicy(t, policyOpts{}), ""); err != nil {
 		t.Fatalf("policy: %v", err)
 	}
 	logSize := fileSize(t, s.g.LogPath)
 
-	_, err := s.layerDisk(img, 1)
+	_, err := s.layerDisk(1)
 	denied(t, "layer", err, "mounting scsi device controller 0 lun 1 onto /run/mounts/scsi/m1 denied by policy", "deviceHash not found")
 	id := newID(t)
 	denied(t, "overlay with scratch", s.overlay(id, true, "/run/mounts/scsi/m1"), "scratch mounting denied by policy", "unencrypted scratch not allowed")
