@@ -134,6 +134,11 @@ func TestPolicyFragment(t *testing.T) {
 	denied(t, "tampered fragment", inject(tampered), "failed COSE validation", "")
 	// Signed by another CA that claims the trusted issuer.
 	denied(t, "fragment from another CA", inject(stranger.sign(t, signer.did, feed, []byte(rego))), "failed to resolve DID", "")
+	// The leaf alone, without the CA its did:x509 names (this crashed the
+	// did:x509 resolver the reference uses; the gcs refuses it and serves on).
+	leafOnly := *signer
+	leafOnly.chain = signer.chain[:1]
+	denied(t, "fragment without its CA", inject(leafOnly.sign(t, signer.did, feed, []byte(rego))), "failed to resolve DID", "")
 	// Genuine signer, but an issuer the policy does not trust.
 	denied(t, "untrusted issuer", inject(stranger.sign(t, stranger.did, feed, []byte(rego))), "error loading security policy fragment", "")
 	denied(t, "external process after refused fragments", external(), "exec is denied due to policy", "invalid command")
