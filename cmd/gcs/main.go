@@ -154,6 +154,10 @@ func main() {
 	// put plain text on stderr; its lines become warnings instead.
 	stdlog.SetFlags(0)
 	stdlog.SetOutput(log.WithField("source", "stdlib-log").WriterLevel(logrus.WarnLevel))
+	// hcsshim's security-policy code logs through logrus's standard
+	// logger: its entries go to the gcs logger instead (so they follow its
+	// format, level and the policy's runtime-logging switch).
+	forwardStandardLogger(log)
 	if err := run(o, log); err != nil {
 		log.WithError(err).Fatal("gcs failed")
 	}
@@ -182,19 +186,39 @@ func sevPresent() bool {
 }
 
 // runtimeLogging returns the switch a security policy uses to silence the
-// log stream (a policy that denies runtime logging) or restore it. The
-// standard logger is switched too: hcsshim's policy code logs through it.
+// log stream (a policy that denies runtime logging) or restore it.
 func runtimeLogging(log *logrus.Logger) func(bool) {
-	outs := map[*logrus.Logger]io.Writer{log: log.Out, logrus.StandardLogger(): logrus.StandardLogger().Out}
+	out := log.Out
 	return func(allowed bool) {
-		for l, out := range outs {
-			if allowed {
-				l.SetOutput(out)
-			} else {
-				l.SetOutput(io.Discard)
-			}
+		if allowed {
+			log.SetOutput(out)
+		} else {
+			log.SetOutput(io.Discard)
 		}
 	}
+}
+
+// forwardStandardLogger makes logrus's standard logger write nothing
+// itself and hand every entry to log, marked source=hcsshim.
+func forwardStandardLogger(log *logrus.Logger) {
+	std := logrus.StandardLogger()
+	std.SetOutput(io.Discard)
+	std.SetLevel(log.GetLevel())
+	std.AddHook(forwardHook{to: log})
+}
+
+// forwardHook re-logs an entry of another logger through to.
+type forwardHook struct{ to *logrus.Logger }
+
+func (forwardHook) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h forwardHook) Fire(e *logrus.Entry) error {
+	level := e.Level
+	if level < logrus.ErrorLevel {
+		level = logrus.ErrorLevel // never panic or exit on another logger's behalf
+	}
+	h.to.WithFields(e.Data).WithField("source", "hcsshim").WithTime(e.Time).Log(level, e.Message)
+	return nil
 }
 
 func run(o *options, log *logrus.Logger) error {

@@ -61,6 +61,11 @@ func TestNoGlobalLogger(t *testing.T) {
 			return err
 		}
 		for _, msg := range globalLoggerUses(fset, f) {
+			// The gcs's main may take hold of the standard logger to
+			// forward what hcsshim's security-policy code logs through it.
+			if rel == filepath.Join("cmd", "gcs", "main.go") && strings.HasSuffix(msg, ": logrus.StandardLogger uses the standard logger") {
+				continue
+			}
 			t.Errorf("%s:%s", rel, msg)
 		}
 		return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/Microsoft/hcsshim/pkg/securitypolicy"
 	"github.com/sirupsen/logrus"
 
+	"github.com/opengcs/opengcs/internal/logging"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 )
 
@@ -78,8 +79,7 @@ func New(cfg Config) (*Enforcer, error) {
 		return nil, fmt.Errorf("%q: %w", cfg.Stance, ErrBadStance)
 	}
 	if cfg.Log == nil {
-		cfg.Log = logrus.NewEntry(logrus.New())
-		cfg.Log.Logger.SetOutput(io.Discard)
+		cfg.Log = logging.Discard()
 	}
 	e := &Enforcer{
 		log:     cfg.Log.WithField("component", "policy"),
