@@ -58,8 +58,9 @@ type Enforcer struct {
 	mu   sync.Mutex
 	opts *securitypolicy.SecurityOptions
 	set  bool
-	// txMu serializes storage transactions (the Rego enforcer refuses
-	// concurrent ones).
+	// txMu serializes, under a real policy, storage transactions (the Rego
+	// enforcer refuses concurrent ones) with every other evaluation. It is
+	// taken before mu.
 	txMu sync.Mutex
 }
 
@@ -185,8 +186,18 @@ func deny(err error, format string, args ...any) error {
 }
 
 // eval runs f against the enforcer in force, serialized with every other
-// evaluation.
+// evaluation and, under a real policy, with storage transactions (whose
+// rollback would otherwise undo what a concurrent evaluation recorded).
 func (e *Enforcer) eval(f func(p securitypolicy.SecurityPolicyEnforcer) error) error {
+	if e.Confidential() {
+		e.txMu.Lock()
+		defer e.txMu.Unlock()
+	}
+	return e.evalLocked(f)
+}
+
+// evalLocked is eval for a caller that already holds txMu when needed.
+func (e *Enforcer) evalLocked(f func(p securitypolicy.SecurityPolicyEnforcer) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return f(e.current())
