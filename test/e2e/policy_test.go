@@ -420,6 +420,26 @@ func TestPolicyDenyAll(t *testing.T) {
 	denied(t, "external process", err, "exec is denied due to policy", "invalid command")
 	_, err = s.c.DumpStacks(ctxErr(t))
 	denied(t, "DumpStacks", err, "dump stacks denied due to policy", "dump_stacks")
+	_, err = s.c.GetProperties(ctxErr(t), id, prot.PtProcessList)
+	denied(t, "GetProperties", err, "get properties denied due to policy", "get_properties")
+	// Every removal: the policy knows of nothing mounted.
+	for _, tc := range []struct {
+		what, resource string
+		settings       any
+		text           string
+	}{
+		{"read-only disk removal", prot.ResourceMappedVirtualDisk, &prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m1", Lun: 1, ReadOnly: true}, "unmounting scsi device at /run/mounts/scsi/m1 denied by policy"},
+		{"read-write disk removal", prot.ResourceMappedVirtualDisk, &prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m1", Lun: 1}, "unmounting scsi device at /run/mounts/scsi/m1 denied by policy"},
+		{"block device removal", prot.ResourceMappedVirtualDisk, &prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/b1", Lun: 1, BlockDev: true}, "removing blockdev symlink at /run/mounts/scsi/b1 denied by policy"},
+		{"VPMem removal", prot.ResourceVPMemDevice, &prot.LCOWMappedVPMemDevice{DeviceNumber: 0, MountPath: "/run/layers/p0"}, "unmounting pmem device from /run/layers/p0 denied by policy"},
+		{"plan9 removal", prot.ResourceMappedDirectory, &prot.LCOWMappedDirectory{MountPath: "/run/mounts/m3"}, "unmounting plan9 device at /run/mounts/m3 denied by policy"},
+		{"overlay removal", prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfsOf(id)}, "overlay removal denied by policy"},
+	} {
+		denied(t, tc.what, s.modify(prot.RequestTypeRemove, tc.resource, tc.settings), tc.text, "")
+	}
+	storagetest.BlockNode(t, s.roots.DevPath("pmem0"), storagetest.Loop(t, img, true))
+	denied(t, "VPMem layer", s.modify(prot.RequestTypeAdd, prot.ResourceVPMemDevice, &prot.LCOWMappedVPMemDevice{DeviceNumber: 0, MountPath: "/run/layers/p0"}),
+		"mounting pmem device 0 onto /run/layers/p0 denied by policy", "deviceHash not found")
 
 	// Logging is denied: nothing of the above reached the log.
 	if got := fileSize(t, s.g.LogPath); got != logSize {
