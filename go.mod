@@ -90,4 +90,4 @@ require (
 
 tool github.com/opencontainers/runc
 
-replace github.com/Microsoft/cosesign1go => ./third_party/cosesign1go
+replace github.com/Microsoft/cosesign1go => ./internal/third_party/cosesign1go
