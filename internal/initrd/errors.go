@@ -20,4 +20,8 @@ var (
 	ErrConflict = errors.New("initrd: conflicting entries")
 	// ErrMissingInput means a file the layout needs does not exist.
 	ErrMissingInput = errors.New("initrd: missing input")
+	// ErrNotELF means a program to copy with its libraries is not an ELF file.
+	ErrNotELF = errors.New("initrd: not an ELF file")
+	// ErrMissingLibrary means a shared library a program needs was not found.
+	ErrMissingLibrary = errors.New("initrd: shared library not found")
 )

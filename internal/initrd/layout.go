@@ -60,8 +60,43 @@ type Layout struct {
 	ModulesDir string
 	// Modules names the modules to carry; nil means DefaultModules.
 	Modules []string
+	// Programs are programs of the build machine (Debian packages) copied
+	// into the image together with their dynamic loader and shared
+	// libraries (LibResolver.Closure). They are added before the busybox
+	// applet links, so a real program wins over an applet of the same name.
+	Programs []HostProgram
+	// Libs finds the programs' libraries; the zero value searches
+	// LibraryDirs.
+	Libs LibResolver
 	// Info holds build metadata written as /info/<name>.
 	Info map[string]string
+}
+
+// HostProgram is one program copied from the build machine.
+type HostProgram struct {
+	// Path is the program's path in the image, without a leading slash.
+	Path string
+	// Source is its path on the build machine; "/"+Path when empty.
+	Source string
+	// Links are further paths in the image that become symlinks to Path
+	// (mke2fs behaves as mkfs.ext4 when started under that name).
+	Links []string
+}
+
+// HostPrograms are the programs of the production image that come from
+// Debian packages, each at the path its package installs it:
+//
+//   - mkfs.ext4 (e2fsprogs' mke2fs): the host formats every container
+//     scratch disk by running it in the UVM, and the gcs formats an
+//     unformatted scratch with it;
+//   - mkfs.xfs (xfsprogs): the gcs formats an encrypted scratch with it;
+//   - chronyd (chrony): time sync against the Hyper-V PTP clock.
+//
+// docs/vm.md lists what the host runs in the UVM and where it comes from.
+var HostPrograms = []HostProgram{
+	{Path: "sbin/mke2fs", Links: []string{"sbin/mkfs.ext4"}},
+	{Path: "sbin/mkfs.xfs"},
+	{Path: "usr/sbin/chronyd"},
 }
 
 // Build returns the image tree.
@@ -101,6 +136,14 @@ func (l Layout) Build() (*Tree, error) {
 			return nil, err
 		}
 	}
+	for _, p := range l.Programs {
+		if err := l.addProgram(t, p); err != nil {
+			return nil, err
+		}
+	}
+	if err := addConfigFiles(t); err != nil {
+		return nil, err
+	}
 	if l.Busybox != "" {
 		for _, a := range l.BusyboxApplets {
 			a = strings.TrimPrefix(strings.TrimSpace(a), "/")
@@ -131,6 +174,40 @@ func (l Layout) Build() (*Tree, error) {
 		}
 	}
 	return t, nil
+}
+
+// addProgram adds a host program, its links, its loader and its
+// libraries. Libraries go where the loader finds them (LibraryDirs), the
+// loader at its PT_INTERP path; each is a regular file with the content
+// of the build machine's file (symlinks followed).
+func (l Layout) addProgram(t *Tree, p HostProgram) error {
+	src := p.Source
+	if src == "" {
+		src = "/" + p.Path
+	}
+	deps, err := l.Libs.Closure(src)
+	if err != nil {
+		return fmt.Errorf("%w: /%s: %w", ErrMissingInput, p.Path, err)
+	}
+	if err := t.HostFile(p.Path, 0o755, src); err != nil {
+		return err
+	}
+	for _, link := range p.Links {
+		if err := t.Symlink(link, "/"+p.Path); err != nil {
+			return err
+		}
+	}
+	if deps.Interp != "" {
+		if err := t.HostFile(deps.Interp, 0o755, deps.Interp); err != nil {
+			return err
+		}
+	}
+	for _, lib := range deps.Libs {
+		if err := t.HostFile(lib, 0o755, lib); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (l Layout) addModules(t *Tree) error {
