@@ -19,14 +19,16 @@ func main() {
 		kernel            string
 		busybox, commit   string
 		noModules         bool
+		noHostPrograms    bool
 	)
 	flag.StringVar(&l.Init, "init", "bin/init", "static init binary")
 	flag.StringVar(&l.GCS, "gcs", "bin/gcs", "gcs binary")
 	flag.StringVar(&l.VsockExec, "vsockexec", "bin/vsockexec", "vsockexec binary")
 	flag.StringVar(&l.Runc, "runc", "bin/runc-static", "static runc binary (empty: none)")
 	flag.StringVar(&busybox, "busybox", "", "static busybox (default: busybox on PATH; \"none\": leave out)")
-	flag.StringVar(&l.ModulesDir, "modules-dir", "", "kernel /lib/modules/<release> (default: newest *-cloud-amd64)")
+	flag.StringVar(&l.ModulesDir, "modules-dir", "", "kernel /lib/modules/<release> (default: newest of Debian's generic flavour, *-"+initrd.KernelFlavour+")")
 	flag.BoolVar(&noModules, "no-modules", false, "carry no kernel modules")
+	flag.BoolVar(&noHostPrograms, "no-host-programs", false, "leave out mkfs.ext4, mkfs.xfs and chronyd (initrd.HostPrograms) and their libraries")
 	flag.StringVar(&commit, "commit", "", "written to /info/gcs.commit")
 	flag.StringVar(&out, "o", "out/initrd.img", "gzip'd newc initrd to write")
 	flag.StringVar(&rootfs, "rootfs", "out/rootfs.tar.gz", "rootfs tarball to write (empty: none)")
@@ -34,6 +36,9 @@ func main() {
 	flag.StringVar(&kernel, "kernel", "", "also copy /boot/vmlinuz-<release> of the modules' kernel here (a host's boot file \"kernel\")")
 	flag.Parse()
 
+	if !noHostPrograms {
+		l.Programs = initrd.HostPrograms
+	}
 	if err := run(&l, busybox, commit, noModules, out, rootfs, cpio, kernel); err != nil {
 		fmt.Fprintln(os.Stderr, "mkinitrd:", err)
 		os.Exit(1)
@@ -63,9 +68,9 @@ func run(l *initrd.Layout, busybox, commit string, noModules bool, out, rootfs, 
 	if noModules {
 		l.ModulesDir = ""
 	} else if l.ModulesDir == "" {
-		l.ModulesDir = initrd.FindModulesDir("-cloud-amd64")
+		l.ModulesDir = initrd.FindModulesDir(initrd.KernelFlavour)
 		if l.ModulesDir == "" {
-			return fmt.Errorf("no /lib/modules/*-cloud-amd64 (install linux-image-cloud-amd64 or pass -no-modules)")
+			return fmt.Errorf("no /lib/modules/*-%s (install linux-image-amd64 or pass -no-modules)", initrd.KernelFlavour)
 		}
 	}
 	if commit != "" {

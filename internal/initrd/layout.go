@@ -2,7 +2,9 @@ package initrd
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -14,25 +16,35 @@ import (
 )
 
 // HyperVModules are the Hyper-V guest drivers a UVM needs on a Windows
-// host when the kernel builds them as modules (the Debian cloud kernel
-// does): VMBus, storvsc (SCSI layers), hv_sock (the bridge and every other
-// host connection), netvsc, vPCI, the utilities (shutdown, the Hyper-V
-// PTP clock for time sync) and the balloon. Outside Hyper-V hv_vmbus
-// refuses to load, and so does everything that depends on it.
+// host (Debian's generic kernel builds them as modules): VMBus, storvsc
+// (SCSI layers), hv_sock (the bridge and every other host connection),
+// netvsc, vPCI, the utilities (shutdown, the Hyper-V PTP clock for time
+// sync) and the balloon. Outside Hyper-V hv_vmbus refuses to load, and so
+// does everything that depends on it.
 var HyperVModules = []string{
 	"hv_vmbus", "hv_storvsc", "hv_sock", "hv_netvsc", "hv_utils", "hv_balloon", "pci_hyperv",
 }
 
 // PortableModules are the modules an image carries whatever the
-// hypervisor: the virtio transport and console (the bridge port under
-// QEMU), SCSI and pmem (layers), virtio-fs, overlay (container roots), dm
-// (verity, and crypt with the xts and ecb templates its aes-xts-plain64
-// cipher needs: the kernel cannot load them on demand without modprobe),
-// guest-side vsock, and container networking.
+// hypervisor, for what the guest does with them:
+//
+//   - the virtio transport and console (the bridge port under QEMU),
+//     virtio-net, and guest-side vsock with its virtio transport;
+//   - disks: SCSI (sd_mod, virtio-scsi), virtio-blk, pmem (nfit, nd_pmem,
+//     nd_btt, virtio-pmem) and loop;
+//   - file systems: ext4 (layers and scratch) and xfs (encrypted scratch),
+//     which the generic kernel builds as modules, with crc32c_generic,
+//     the crc32c both ask for at load time; overlay (container roots);
+//     9p with the fd transport (Plan 9 shares over hv_sock) and the virtio
+//     transport; virtio-fs;
+//   - device-mapper: verity, and crypt with the xts and ecb templates its
+//     aes-xts-plain64 cipher needs (init has no modprobe, so the kernel
+//     cannot load them on demand);
+//   - container networking: veth, bridge, br_netfilter, nf_conntrack.
 var PortableModules = []string{
 	"virtio_pci", "virtio_console", "virtio_net", "virtio_scsi", "virtio_blk", "sd_mod",
-	"nfit", "nd_pmem", "nd_btt", "virtio_pmem",
-	"virtiofs", "overlay",
+	"nfit", "nd_pmem", "nd_btt", "virtio_pmem", "loop",
+	"ext4", "xfs", "crc32c_generic", "overlay", "9p", "9pnet_fd", "9pnet_virtio", "virtiofs",
 	"dm_mod", "dm_verity", "dm_crypt", "xts", "ecb",
 	"vsock", "vmw_vsock_virtio_transport", "vsock_loopback",
 	"veth", "bridge", "br_netfilter", "nf_conntrack",
@@ -42,6 +54,11 @@ var PortableModules = []string{
 // and PortableModules. Dependencies are added automatically; names
 // missing from the kernel's modules.dep (built in) are skipped.
 var DefaultModules = append(append([]string(nil), HyperVModules...), PortableModules...)
+
+// KernelFlavour is the Debian kernel flavour the image is built for: the
+// generic amd64 kernel (linux-image-amd64), whose release names look like
+// 6.1.0-57-amd64.
+const KernelFlavour = "amd64"
 
 // Layout describes an opengcs utility VM image (docs/vm.md, "Image layout").
 // Paths are host paths of the inputs.
@@ -234,6 +251,12 @@ func (l Layout) addModules(t *Tree) error {
 	if err != nil {
 		return fmt.Errorf("modules of %s: %w", release, err)
 	}
+	if err := l.addSoftDeps(deps, files, present); err != nil {
+		return fmt.Errorf("modules of %s: %w", release, err)
+	}
+	if files, err = deps.Order(present...); err != nil {
+		return fmt.Errorf("modules of %s: %w", release, err)
+	}
 	dst := path.Join("lib/modules", release)
 	for _, f := range files {
 		if err := t.HostFile(path.Join(dst, f), 0o644, filepath.Join(l.ModulesDir, filepath.FromSlash(f))); err != nil {
@@ -247,6 +270,56 @@ func (l Layout) addModules(t *Tree) error {
 	return t.File(path.Join(dst, "modules.dep"), 0o644, sub)
 }
 
+// addSoftDeps turns the kernel's "pre:" soft dependencies among the
+// chosen modules into dependencies of the image's modules.dep, so that
+// init, which loads in that order and has no modprobe for the kernel's
+// on-demand requests, loads for example crc32c_generic before ext4 and
+// libcrc32c. A soft dependency on an alias (crypto-crc32c) is satisfied by
+// the chosen modules that provide it; one that no chosen module provides
+// is left out (the kernel's request for it will fail, as on any system
+// without that module). Without modules.softdep or modules.alias nothing
+// is added.
+func (l Layout) addSoftDeps(deps *moddep.Deps, files, chosen []string) error {
+	soft, err := readModFile(l.ModulesDir, "modules.softdep", moddep.ParseSoftdeps)
+	if err != nil || len(soft) == 0 {
+		return err
+	}
+	aliases, err := readModFile(l.ModulesDir, "modules.alias", moddep.ParseAliases)
+	if err != nil {
+		return err
+	}
+	chosenFile := map[string]string{}
+	for _, n := range chosen {
+		f, _ := deps.Lookup(n)
+		chosenFile[moddep.Name(f)] = f
+	}
+	for _, f := range files {
+		for _, pre := range soft[moddep.Name(f)] {
+			for _, m := range append([]string{pre}, aliases[pre]...) {
+				if pf, ok := chosenFile[m]; ok && pf != f {
+					if err := deps.AddDep(f, pf); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// readModFile parses dir/name with parse; a missing file gives nil.
+func readModFile(dir, name string, parse func(io.Reader) (map[string][]string, error)) (map[string][]string, error) {
+	f, err := os.Open(filepath.Join(dir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parse(f)
+}
+
 // BusyboxApplets asks a busybox binary for its applet paths
 // (`busybox --list-full`).
 func BusyboxApplets(busybox string) ([]string, error) {
@@ -258,15 +331,40 @@ func BusyboxApplets(busybox string) ([]string, error) {
 }
 
 // FindModulesDir returns the /lib/modules/<release> directory of the
-// newest installed kernel whose release ends with suffix (for example
-// "-cloud-amd64"), or "" when there is none.
-func FindModulesDir(suffix string) string {
-	deps, _ := filepath.Glob("/lib/modules/*" + suffix + "/modules.dep")
-	if len(deps) == 0 {
+// newest installed kernel of a Debian flavour ("amd64" for the generic
+// kernel, "cloud-amd64" for the cloud one), or "" when there is none. A
+// Debian release is <version>-<abi>-<flavour>, so the flavour is what
+// follows the first all-digit field after the version: 6.1.0-57-amd64 is
+// "amd64", 6.1.0-57-cloud-amd64 is "cloud-amd64".
+func FindModulesDir(flavour string) string {
+	return findModulesDir("/lib/modules", flavour)
+}
+
+func findModulesDir(root, flavour string) string {
+	deps, _ := filepath.Glob(filepath.Join(root, "*", "modules.dep"))
+	var match []string
+	for _, d := range deps {
+		if ReleaseFlavour(filepath.Base(filepath.Dir(d))) == flavour {
+			match = append(match, d)
+		}
+	}
+	if len(match) == 0 {
 		return ""
 	}
-	sort.Slice(deps, func(i, j int) bool { return versionLess(deps[i], deps[j]) })
-	return filepath.Dir(deps[len(deps)-1])
+	sort.Slice(match, func(i, j int) bool { return versionLess(match[i], match[j]) })
+	return filepath.Dir(match[len(match)-1])
+}
+
+// ReleaseFlavour returns the flavour of a Debian kernel release name (see
+// FindModulesDir), or "" when the name has no ABI field.
+func ReleaseFlavour(release string) string {
+	fields := strings.Split(release, "-")
+	for i := 1; i < len(fields)-1; i++ {
+		if fields[i] != "" && digitsEnd(fields[i]) == len(fields[i]) {
+			return strings.Join(fields[i+1:], "-")
+		}
+	}
+	return ""
 }
 
 // versionLess compares paths with embedded numbers numerically.

@@ -4,8 +4,8 @@ import "errors"
 
 // Sentinel errors.
 var (
-	// ErrNoKernel means no Debian cloud kernel is installed.
-	ErrNoKernel = errors.New("vm: no /boot/vmlinuz-*-cloud-amd64 (apt-get install linux-image-cloud-amd64)")
+	// ErrNoKernel means Debian's generic kernel is not installed.
+	ErrNoKernel = errors.New("vm: no /boot/vmlinuz-*-amd64 of Debian's generic kernel (apt-get install linux-image-amd64)")
 	// ErrNoQEMU means qemu-system-x86_64 or qboot.rom is missing.
 	ErrNoQEMU = errors.New("vm: qemu-system-x86_64 or /usr/share/qemu/qboot.rom missing (apt-get install qemu-system-x86)")
 	// ErrNotELF means the vmlinux extracted from a bzImage is not an ELF file.

@@ -9,16 +9,20 @@ import (
 	"github.com/opengcs/opengcs/service/gcs/prot"
 )
 
-// FakeSysfsRoot is the gcs's -sysfs-root in the VM: a tmpfs tree of
-// symlinks into the real /sys (see FakeVMBusSCSI).
-const FakeSysfsRoot = "/run/opengcs-fakesys"
+// GCSTestArgs are the gcs flags the VM tests add to the host's command
+// line (InitArgs): only -disable-time-sync, because QEMU has no Hyper-V
+// PTP clock. This is the argument a host adds when its
+// DisableLCOWTimeSyncService annotation is set (internal/uvm/create_lcow.go
+// in hcsshim).
+var GCSTestArgs = []string{"-disable-time-sync"}
 
-// GCSTestArgs are the gcs flags the VM tests add: no Hyper-V PTP clock
-// under QEMU, and SCSI lookups through FakeSysfsRoot.
-var GCSTestArgs = []string{"-disable-time-sync", "-sysfs-root", FakeSysfsRoot}
-
-// GuestPath is the PATH external processes get.
+// GuestPath is the PATH the tests give their own external processes.
 const GuestPath = "/sbin:/usr/sbin:/bin:/usr/bin"
+
+// HostPath is the PATH a Windows host gives every process it starts in
+// the UVM (hcsshim's internal/cmd/cmd.go, Command for a Linux guest): the
+// image's tools must be found through it.
+const HostPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // RunExternal runs argv in the utility VM (ExecuteProcess on the null
 // container id) without stdio, and returns its exit code.
@@ -51,24 +55,33 @@ func RunShell(ctx context.Context, c *hostclient.Client, want uint32, script str
 	return nil
 }
 
-// fakeVMBusScript maps the VMBus GUID of SCSI controller 0 ($1) to the
-// virtio-scsi controller's virtio device directory, whose host<N> entry is
-// what the gcs looks for; bus/scsi is the real one.
+// fakeVMBusScript makes the guest's /sys/bus show a VMBus device for SCSI
+// controller 0 ($1, its GUID) that is the virtio-scsi controller: a
+// second sysfs mount keeps the real tree reachable (its relative links
+// resolve inside it), and a tmpfs over /sys/bus holds a link to each real
+// bus plus vmbus/devices/<GUID> -> the virtio-scsi virtio device, whose
+// host<N> entry is what the gcs looks for. The gcs runs with its default
+// sysfs root, as on Hyper-V; the device, its sysfs delete file and
+// /dev/sdX stay real.
 const fakeVMBusScript = `set -eu
-r=` + FakeSysfsRoot + `
-set -- "$1" /sys/bus/virtio/drivers/virtio_scsi/virtio*
+real=/run/opengcs-realsys
+mkdir -p "$real"
+mount -t sysfs sysfs "$real"
+set -- "$1" "$real"/bus/virtio/drivers/virtio_scsi/virtio*
 [ $# -eq 2 ] && [ -d "$2" ]
 ls -d "$2"/host* >/dev/null
-mkdir -p "$r/bus/vmbus/devices"
-ln -s /sys/bus/scsi "$r/bus/scsi"
-ln -s "$2" "$r/bus/vmbus/devices/$1"
+mount -t tmpfs -o mode=0755 opengcs-fakebus /sys/bus
+for b in "$real"/bus/*; do ln -s "$b" /sys/bus/; done
+mkdir -p /sys/bus/vmbus/devices
+ln -s "$2" "/sys/bus/vmbus/devices/$1"
 `
 
-// FakeVMBusSCSI builds FakeSysfsRoot in the guest through the bridge (an
-// external process). Under QEMU the disks sit behind one virtio-scsi
-// controller instead of Hyper-V's VMBus SCSI controllers, so the gcs's
-// lookup of <sysfs>/bus/vmbus/devices/<controller 0 GUID>/host* is pointed
-// at the virtio-scsi host. Only controller 0 exists.
+// FakeVMBusSCSI gives the guest the VMBus view of SCSI controller 0
+// through the bridge (an external process, fakeVMBusScript). Under QEMU
+// the disks sit behind one virtio-scsi controller instead of Hyper-V's
+// VMBus SCSI controllers, so the gcs's lookup of
+// /sys/bus/vmbus/devices/<controller 0 GUID>/host* is pointed at the
+// virtio-scsi host. Only controller 0 exists.
 func FakeVMBusSCSI(ctx context.Context, c *hostclient.Client) error {
 	guid, err := scsi.ControllerGUID(0)
 	if err != nil {

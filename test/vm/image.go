@@ -21,14 +21,14 @@ type Image struct {
 
 // TestModules are the modules of the test image: the production set
 // without initrd.HyperVModules (hv_vmbus fails to load under QEMU, and
-// the test requires every module to load), plus loop, which the storage
-// tests use for their backing devices.
-var TestModules = append(append([]string(nil), initrd.PortableModules...), "loop")
+// the tests require every module to load).
+var TestModules = initrd.PortableModules
 
 // BuildImage compiles init, vsockexec and gcs from the module at repo
 // (statically, CGO_ENABLED=0), and writes the initrd and the vmlinux into
 // dir. runc is included when runcPath is not empty. The modules are
-// TestModules.
+// TestModules; the host programs are the production image's
+// (initrd.HostPrograms).
 func BuildImage(repo, dir, runcPath string) (*Image, error) {
 	k, err := FindKernel()
 	if err != nil {
@@ -49,6 +49,7 @@ func BuildImage(repo, dir, runcPath string) (*Image, error) {
 	l := initrd.Layout{
 		Init: paths["init"], GCS: paths["gcs"], VsockExec: paths["vsockexec"],
 		Runc: runcPath, ModulesDir: k.ModulesDir, Modules: TestModules,
+		Programs: initrd.HostPrograms,
 	}
 	if bb, err := exec.LookPath("busybox"); err == nil {
 		l.Busybox = bb

@@ -150,3 +150,94 @@ func (d *Deps) Subset(files []string) ([]byte, error) {
 	}
 	return []byte(b.String()), nil
 }
+
+// AddDep records that module file must be loaded after dep (another file
+// listed in modules.dep), as if depmod had listed it. The image builder
+// uses it for soft dependencies ("softdep X pre: Y"), which modules.dep
+// does not carry but which decide whether a module's init finds what it
+// asks the kernel for (ext4 and libcrc32c allocate the crc32c hash; init
+// has no modprobe to load it on demand).
+func (d *Deps) AddDep(file, dep string) error {
+	deps, ok := d.deps[file]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownModule, file)
+	}
+	if _, ok := d.deps[dep]; !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownModule, dep)
+	}
+	for _, x := range deps {
+		if x == dep {
+			return nil
+		}
+	}
+	// Order visits a module's dependencies from the end of its list, so
+	// the added one is loaded first.
+	d.deps[file] = append(deps, dep)
+	return nil
+}
+
+// ParseSoftdeps reads modules.softdep ("softdep <module> pre: <name>...
+// post: <name>...") and returns, per module name, the names to load
+// before it. A name may be a module or an alias (see ParseAliases).
+// "post:" lists and names outside a "pre:" list are ignored.
+func ParseSoftdeps(r io.Reader) (map[string][]string, error) {
+	out := map[string][]string{}
+	sc := bufio.NewScanner(r)
+	for line := 1; sc.Scan(); line++ {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if f[0] != "softdep" || len(f) < 2 {
+			return nil, fmt.Errorf("%w: modules.softdep line %d", ErrSyntax, line)
+		}
+		mod := normalise(f[1])
+		pre := false
+		for _, w := range f[2:] {
+			switch w {
+			case "pre:":
+				pre = true
+			case "post:":
+				pre = false
+			default:
+				if pre {
+					out[mod] = append(out[mod], normalise(w))
+				}
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read modules.softdep: %w", err)
+	}
+	return out, nil
+}
+
+// ParseAliases reads modules.alias ("alias <alias> <module>") and returns,
+// per alias, the modules that provide it, in file order. Only exact
+// aliases are kept (patterns such as "pci:v*" are skipped): soft
+// dependencies name exact ones.
+func ParseAliases(r io.Reader) (map[string][]string, error) {
+	out := map[string][]string{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for line := 1; sc.Scan(); line++ {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if f[0] != "alias" || len(f) != 3 {
+			return nil, fmt.Errorf("%w: modules.alias line %d", ErrSyntax, line)
+		}
+		if strings.ContainsAny(f[1], "*?[") {
+			continue
+		}
+		a := normalise(f[1])
+		out[a] = append(out[a], normalise(f[2]))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read modules.alias: %w", err)
+	}
+	return out, nil
+}
+
+func normalise(name string) string { return strings.ReplaceAll(name, "-", "_") }
