@@ -106,12 +106,16 @@ type HostProgram struct {
 //   - mkfs.ext4 (e2fsprogs' mke2fs): the host formats every container
 //     scratch disk by running it in the UVM, and the gcs formats an
 //     unformatted scratch with it;
+//   - dumpe2fs (e2fsprogs): reads a disk's ext4 superblock, for diagnosis
+//     through a host's shell in the UVM and for the storage tests that run
+//     in the VM; it needs no library mke2fs does not already bring;
 //   - mkfs.xfs (xfsprogs): the gcs formats an encrypted scratch with it;
 //   - chronyd (chrony): time sync against the Hyper-V PTP clock.
 //
 // docs/vm.md lists what the host runs in the UVM and where it comes from.
 var HostPrograms = []HostProgram{
 	{Path: "sbin/mke2fs", Links: []string{"sbin/mkfs.ext4"}},
+	{Path: "sbin/dumpe2fs"},
 	{Path: "sbin/mkfs.xfs"},
 	{Path: "usr/sbin/chronyd"},
 }

@@ -8,9 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strings"
 
 	"github.com/Microsoft/hcsshim/ext4/tar2ext4"
 )
@@ -85,8 +83,7 @@ func writeTar(src string, w io.Writer) error {
 	return tw.Close()
 }
 
-// StorageTestsMount is where the storage test disk is mounted in the guest
-// (the wrappers on it name this path).
+// StorageTestsMount is where the storage test disk is mounted in the guest.
 const StorageTestsMount = "/run/storage-tests"
 
 // StoragePackages are the packages whose tests need kernel features this
@@ -98,20 +95,13 @@ var StoragePackages = []string{
 	"./internal/storage/pmem",
 }
 
-// e2fsTools are the e2fsprogs programs the storage tests call by name,
-// with the argv[0] each is started under.
-var e2fsTools = map[string]string{"mkfs.ext4": "/sbin/mke2fs", "dumpe2fs": "/sbin/dumpe2fs"}
-
 // BuildStorageTestDisk compiles the StoragePackages' tests as static
-// binaries (tests/<name>.test) and writes an ext4 disk image at dst that
-// also carries the host's e2fsprogs with their shared libraries and
-// loader, started through wrappers in bin/ (the image has no glibc).
+// binaries (tests/<name>.test) and writes them as an ext4 disk image at
+// dst. The e2fsprogs and xfsprogs programs they call are the image's own.
 func BuildStorageTestDisk(repo, work, dst string) ([]string, error) {
 	tree := filepath.Join(work, "storage-tests")
-	for _, d := range []string{"tests", "bin", "libexec", "lib"} {
-		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
-			return nil, err
-		}
+	if err := os.MkdirAll(filepath.Join(tree, "tests"), 0o755); err != nil {
+		return nil, err
 	}
 	args := append([]string{"test", "-c", "-trimpath", "-o", filepath.Join(tree, "tests") + "/"}, StoragePackages...)
 	cmd := exec.Command("go", args...)
@@ -128,72 +118,6 @@ func BuildStorageTestDisk(repo, work, dst string) ([]string, error) {
 		}
 		names = append(names, name)
 	}
-	libs := map[string]bool{}
-	for argv0, prog := range e2fsTools {
-		if err := copyFile(prog, filepath.Join(tree, "libexec", filepath.Base(prog)), 0o755); err != nil {
-			return nil, err
-		}
-		deps, err := sharedLibs(prog)
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range deps {
-			libs[l] = true
-		}
-		script := fmt.Sprintf("#!/bin/sh\nexec %[1]s/lib/ld-linux-x86-64.so.2 --library-path %[1]s/lib --argv0 %[2]s %[1]s/libexec/%[3]s \"$@\"\n",
-			StorageTestsMount, argv0, filepath.Base(prog))
-		if err := os.WriteFile(filepath.Join(tree, "bin", argv0), []byte(script), 0o755); err != nil {
-			return nil, err
-		}
-	}
-	for l := range libs {
-		if err := copyFile(l, filepath.Join(tree, "lib", filepath.Base(l)), 0o755); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := os.Stat(filepath.Join(tree, "lib", "ld-linux-x86-64.so.2")); err != nil {
-		return nil, fmt.Errorf("no ELF loader among the libraries of %v: %w", e2fsTools, err)
-	}
 	sort.Strings(names)
 	return names, DirToExt4(tree, dst)
-}
-
-var lddPath = regexp.MustCompile(`(/\S+)\s+\(0x`)
-
-// sharedLibs lists the resolved paths of prog's shared libraries and its
-// loader, as ldd prints them.
-func sharedLibs(prog string) ([]string, error) {
-	out, err := exec.Command("ldd", prog).Output()
-	if err != nil {
-		return nil, fmt.Errorf("ldd %s: %w", prog, err)
-	}
-	var libs []string
-	for _, line := range strings.Split(string(out), "\n") {
-		// The path ldd prints is the name the loader looks for (the
-		// soname link); copyFile stores the content of its target.
-		if m := lddPath.FindStringSubmatch(line); m != nil {
-			libs = append(libs, m[1])
-		}
-	}
-	if len(libs) == 0 {
-		return nil, fmt.Errorf("ldd %s: no libraries found in %q", prog, out)
-	}
-	return libs, nil
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	in, err := os.Open(src) // follows symlinks: the soname link gives the real library
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	return out.Close()
 }

@@ -3,6 +3,9 @@ package vm
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 
 	"github.com/opengcs/opengcs/internal/hostclient"
 	"github.com/opengcs/opengcs/internal/storage/scsi"
@@ -40,6 +43,33 @@ func RunExternal(ctx context.Context, c *hostclient.Client, env map[string]strin
 		return 0, fmt.Errorf("wait for %q: %w", argv, err)
 	}
 	return code, nil
+}
+
+// sectionScript runs the script $2 (with the arguments after it) with its
+// stdout and stderr on the TestOutPortName port, between
+// "=== opengcs-vm-test <$1> begin" and "... end <status>" lines, and
+// exits with the script's status (125 when the port is missing). The
+// port's file is complete once QEMU has exited (see Sections).
+const sectionScript = `port=
+for n in /sys/class/virtio-ports/*/name; do
+	[ "$(cat "$n")" = ` + TestOutPortName + ` ] && port=/dev/$(basename "$(dirname "$n")")
+done
+[ -n "$port" ] || exit 125
+exec >"$port" 2>&1
+name=$1 script=$2
+shift 2
+echo "=== opengcs-vm-test $name begin"
+sh -c "$script" sh "$@"
+rc=$?
+echo "=== opengcs-vm-test $name end $rc"
+exit $rc
+`
+
+// RunSection runs a sh script in the utility VM whose output goes to the
+// test output port as the section name (a VM started with
+// Config.TestOut), and returns its exit code.
+func RunSection(ctx context.Context, c *hostclient.Client, env map[string]string, name, script string, args ...string) (uint32, error) {
+	return RunExternal(ctx, c, env, append([]string{"/bin/sh", "-c", sectionScript, "sh", name, script}, args...)...)
 }
 
 // RunShell runs a busybox sh script in the utility VM and fails unless it
@@ -96,11 +126,19 @@ func FakeVMBusSCSI(ctx context.Context, c *hostclient.Client) error {
 // AttachSCSI does what a host does to give the guest a disk: hot-plug it
 // (QMP) and send MappedVirtualDisk Add for controller 0 and its LUN.
 func AttachSCSI(ctx context.Context, q *QMP, c *hostclient.Client, d SCSIDisk, mountPath string) error {
+	return AttachSCSIAs(ctx, q, c, d, prot.LCOWMappedVirtualDisk{MountPath: mountPath, ReadOnly: d.ReadOnly})
+}
+
+// AttachSCSIAs is AttachSCSI with the mapping's options (BlockDev,
+// Encrypted, EnsureFilesystem, ...) given; Controller and Lun are set from
+// the disk.
+func AttachSCSIAs(ctx context.Context, q *QMP, c *hostclient.Client, d SCSIDisk, mvd prot.LCOWMappedVirtualDisk) error {
 	if err := q.HotplugSCSI(ctx, d); err != nil {
 		return fmt.Errorf("hot-plug %s: %w", d.ID, err)
 	}
-	mvd := &prot.LCOWMappedVirtualDisk{MountPath: mountPath, Controller: 0, Lun: d.Lun, ReadOnly: d.ReadOnly}
-	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceMappedVirtualDisk, mvd); err != nil {
+	mvd.Controller, mvd.Lun = 0, d.Lun
+	mountPath := mvd.MountPath
+	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceMappedVirtualDisk, &mvd); err != nil {
 		_ = q.UnplugSCSI(ctx, d)
 		return fmt.Errorf("MappedVirtualDisk add of %s at %s: %w", d.ID, mountPath, err)
 	}
@@ -111,8 +149,13 @@ func AttachSCSI(ctx context.Context, q *QMP, c *hostclient.Client, d SCSIDisk, m
 // Remove (unmount), SCSIDevice Remove (the guest deletes the device), then
 // the QMP unplug, which completes once the guest has let go.
 func DetachSCSI(ctx context.Context, q *QMP, c *hostclient.Client, d SCSIDisk, mountPath string) error {
-	mvd := &prot.LCOWMappedVirtualDisk{MountPath: mountPath, Controller: 0, Lun: d.Lun, ReadOnly: d.ReadOnly}
-	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceMappedVirtualDisk, mvd); err != nil {
+	return DetachSCSIAs(ctx, q, c, d, prot.LCOWMappedVirtualDisk{MountPath: mountPath, ReadOnly: d.ReadOnly})
+}
+
+// DetachSCSIAs undoes AttachSCSIAs (mvd as given there).
+func DetachSCSIAs(ctx context.Context, q *QMP, c *hostclient.Client, d SCSIDisk, mvd prot.LCOWMappedVirtualDisk) error {
+	mvd.Controller, mvd.Lun = 0, d.Lun
+	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceMappedVirtualDisk, &mvd); err != nil {
 		return fmt.Errorf("MappedVirtualDisk remove of %s: %w", d.ID, err)
 	}
 	dev := &prot.SCSIDevice{Controller: 0, Lun: d.Lun}
@@ -123,4 +166,52 @@ func DetachSCSI(ctx context.Context, q *QMP, c *hostclient.Client, d SCSIDisk, m
 		return fmt.Errorf("unplug %s: %w", d.ID, err)
 	}
 	return nil
+}
+
+var sectionTag = regexp.MustCompile(`(?m)^=== opengcs-vm-test (\S+) (begin|end)\b.*$`)
+
+// Sections cuts the test output port's text into the output of each
+// RunSection, by name.
+func Sections(s string) map[string]string {
+	out := map[string]string{}
+	locs := sectionTag.FindAllStringSubmatchIndex(s, -1)
+	for i, l := range locs {
+		if s[l[4]:l[5]] != "begin" {
+			continue
+		}
+		name := s[l[2]:l[3]]
+		end := len(s)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		out[name] = s[l[1]:end]
+	}
+	return out
+}
+
+// MemInfoScript prints the guest's /proc/meminfo (for RunSection).
+const MemInfoScript = `cat /proc/meminfo`
+
+// MemoryInUse returns MemTotal − MemAvailable, in bytes, from the text of
+// /proc/meminfo: the memory the guest cannot hand out, which includes the
+// unpacked initramfs (it stays in RAM), the kernel's allocations, the
+// loaded modules and every process.
+func MemoryInUse(meminfo string) (int64, error) {
+	vals := map[string]int64{}
+	for _, line := range strings.Split(meminfo, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[2] == "kB" {
+			n, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("%w: meminfo line %q", ErrGuestCommand, line)
+			}
+			vals[strings.TrimSuffix(f[0], ":")] = n * 1024
+		}
+	}
+	total, ok1 := vals["MemTotal"]
+	avail, ok2 := vals["MemAvailable"]
+	if !ok1 || !ok2 {
+		return 0, fmt.Errorf("%w: no MemTotal/MemAvailable in %q", ErrGuestCommand, meminfo)
+	}
+	return total - avail, nil
 }

@@ -11,21 +11,10 @@ import (
 	"time"
 )
 
-// runStorageTest runs one test binary from the test disk with -test.v,
-// its output going to the test-output port (bracketed by markers that
-// name the package), and exits with the binary's status.
-const runStorageTest = `port=
-for n in /sys/class/virtio-ports/*/name; do
-	[ "$(cat "$n")" = ` + TestOutPortName + ` ] && port=/dev/$(basename "$(dirname "$n")")
-done
-[ -n "$port" ] || exit 125
-exec >"$port" 2>&1
-echo "=== opengcs-vm-test $1 begin"
-` + StorageTestsMount + `/tests/$1.test -test.v -test.count=1 -test.timeout=150s
-rc=$?
-echo "=== opengcs-vm-test $1 end $rc"
-exit $rc
-`
+// runStorageTest runs one test binary from the test disk with -test.v
+// (RunSection puts its output on the test-output port) and exits with the
+// binary's status.
+const runStorageTest = StorageTestsMount + `/tests/$1.test -test.v -test.count=1 -test.timeout=150s`
 
 // mustPassInVM are tests that skip on a kernel without device-mapper;
 // in the VM each must run and pass.
@@ -38,10 +27,11 @@ var mustPassInVM = map[string][]string{
 
 // TestStorageKernelTestsInVM runs the storage packages' tests that need
 // device-mapper (absent from this machine's kernel) inside the VM, whose
-// Debian cloud kernel loads dm-mod, dm-verity, dm-crypt (and loop for
-// their backing devices). The static test binaries and e2fsprogs come on
-// a second SCSI disk mapped with MappedVirtualDisk; each binary runs as an
-// external process through the bridge. Any failure or skipped test fails.
+// Debian kernel loads dm-mod, dm-verity, dm-crypt (and loop for their
+// backing devices). The static test binaries come on a second SCSI disk
+// mapped with MappedVirtualDisk; the e2fsprogs and xfsprogs they call are
+// the image's. Each binary runs as an external process through the
+// bridge. Any failure or skipped test fails.
 func TestStorageKernelTestsInVM(t *testing.T) {
 	t.Parallel()
 	requireImage(t)
@@ -85,10 +75,10 @@ func TestStorageKernelTestsInVM(t *testing.T) {
 	if err := RunShell(ctx, c, 0, `mkdir -p "$1" && mount -t tmpfs -o mode=1777 tmpfs "$1"`, tmp); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"PATH": StorageTestsMount + "/bin:" + GuestPath, "TMPDIR": tmp}
-	// The e2fsprogs wrappers work (crypt's test relies on dumpe2fs
-	// failing on ciphertext, which a broken dumpe2fs would fake): the
-	// test disk itself reads as ext4.
+	env := map[string]string{"PATH": GuestPath, "TMPDIR": tmp}
+	// The image's dumpe2fs works (crypt's test relies on dumpe2fs failing
+	// on ciphertext, which a broken dumpe2fs would fake): the test disk
+	// itself reads as ext4.
 	code, err := RunExternal(ctx, c, env, "/bin/sh", "-c",
 		`dumpe2fs -h "$(awk -v m="$1" '$2 == m { print $1 }' /proc/mounts)" | grep -q "^Filesystem magic number: *0xEF53"`, "sh", StorageTestsMount)
 	if err != nil || code != 0 {
@@ -97,7 +87,7 @@ func TestStorageKernelTestsInVM(t *testing.T) {
 	codes := map[string]uint32{}
 	for _, name := range names {
 		start := time.Now()
-		code, err := RunExternal(ctx, c, env, "/bin/sh", "-c", runStorageTest, "sh", name)
+		code, err := RunSection(ctx, c, env, name, runStorageTest, name)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -119,7 +109,7 @@ func TestStorageKernelTestsInVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sections := splitSections(string(raw))
+	sections := Sections(string(raw))
 	for _, name := range names {
 		out, ok := sections[name]
 		if !ok {
@@ -144,33 +134,12 @@ func TestStorageKernelTestsInVM(t *testing.T) {
 	}
 }
 
-var (
-	skipLine   = regexp.MustCompile(`(?m)^\s*--- SKIP: (\S+)`)
-	sectionTag = regexp.MustCompile(`(?m)^=== opengcs-vm-test (\S+) (begin|end)\b.*$`)
-)
-
-// splitSections cuts the test port's text into each binary's output.
-func splitSections(s string) map[string]string {
-	out := map[string]string{}
-	locs := sectionTag.FindAllStringSubmatchIndex(s, -1)
-	for i, l := range locs {
-		if s[l[4]:l[5]] != "begin" {
-			continue
-		}
-		name := s[l[2]:l[3]]
-		end := len(s)
-		if i+1 < len(locs) {
-			end = locs[i+1][0]
-		}
-		out[name] = s[l[1]:end]
-	}
-	return out
-}
+var skipLine = regexp.MustCompile(`(?m)^\s*--- SKIP: (\S+)`)
 
 func TestSplitSections(t *testing.T) {
 	text := "noise\n=== opengcs-vm-test a begin\n--- PASS: X (0.00s)\nPASS\n=== opengcs-vm-test a end 0\n" +
 		"=== opengcs-vm-test b begin\n    --- SKIP: Y/z (0.00s)\n=== opengcs-vm-test b end 0\n"
-	got := splitSections(text)
+	got := Sections(text)
 	if len(got) != 2 || !strings.Contains(got["a"], "--- PASS: X") || strings.Contains(got["a"], "SKIP") {
 		t.Fatalf("sections: %q", got)
 	}
