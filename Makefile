@@ -17,7 +17,9 @@ export PATH := $(patsubst %/,%,$(dir $(GO))):$(PATH)
 endif
 BIN       := bin
 GOFLAGS_STATIC := CGO_ENABLED=0
-# Commands built with plain `go build` (static, no cgo).
+# Commands built with plain `go build` (static, no cgo), without the
+# symbol table and DWARF (-s -w): they go into the VM image, whose files
+# stay in RAM; panics still print function names and lines.
 CMDS      := gcs init vsockexec
 FUZZTIME  ?= 5s
 # TAGS are the Go build tags of the binaries and of the tests. `rego`
@@ -37,7 +39,7 @@ build: $(addprefix $(BIN)/,$(CMDS)) $(BIN)/runc
 
 $(BIN)/%: FORCE
 	@mkdir -p $(BIN)
-	$(GOFLAGS_STATIC) $(GO) build -trimpath -tags "$(TAGS)" -o $@ ./cmd/$*
+	$(GOFLAGS_STATIC) $(GO) build -trimpath -tags "$(TAGS)" -ldflags '-s -w' -o $@ ./cmd/$*
 
 FORCE:
 
@@ -51,10 +53,12 @@ $(BIN)/runc: FORCE
 	CGO_ENABLED=1 $(GO) build -trimpath -tags seccomp -o $@ $(RUNC_PKG)
 
 # initrd writes the utility VM image, out/initrd.img and out/rootfs.tar.gz
-# (docs/vm.md), from the static binaries, busybox and the modules of the
-# installed Debian cloud kernel, and copies that kernel to out/kernel.
-initrd: $(BIN)/gcs $(BIN)/init $(BIN)/vsockexec $(BIN)/runc-static
-	$(GO) run ./cmd/mkinitrd -o out/initrd.img -rootfs out/rootfs.tar.gz -kernel out/kernel -runc $(BIN)/runc-static
+# (docs/vm.md), from the static binaries, busybox, mkfs.ext4, dumpe2fs,
+# mkfs.xfs and chronyd with their shared libraries, and the modules of the
+# installed Debian generic kernel (linux-image-amd64), and copies that
+# kernel to out/kernel. deps installs all of these.
+initrd: deps $(BIN)/gcs $(BIN)/init $(BIN)/vsockexec $(BIN)/runc-static
+	$(GO) run ./cmd/mkinitrd -o out/initrd.img -rootfs out/rootfs.tar.gz -kernel out/kernel -runc $(BIN)/runc-static -report
 
 runc-static: $(BIN)/runc-static
 $(BIN)/runc-static: FORCE

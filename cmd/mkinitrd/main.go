@@ -20,6 +20,7 @@ func main() {
 		busybox, commit   string
 		noModules         bool
 		noHostPrograms    bool
+		report            bool
 	)
 	flag.StringVar(&l.Init, "init", "bin/init", "static init binary")
 	flag.StringVar(&l.GCS, "gcs", "bin/gcs", "gcs binary")
@@ -34,18 +35,19 @@ func main() {
 	flag.StringVar(&rootfs, "rootfs", "out/rootfs.tar.gz", "rootfs tarball to write (empty: none)")
 	flag.StringVar(&cpio, "cpio", "", "also write the uncompressed cpio here")
 	flag.StringVar(&kernel, "kernel", "", "also copy /boot/vmlinuz-<release> of the modules' kernel here (a host's boot file \"kernel\")")
+	flag.BoolVar(&report, "report", false, "print what each part of the image costs unpacked (bytes, files)")
 	flag.Parse()
 
 	if !noHostPrograms {
 		l.Programs = initrd.HostPrograms
 	}
-	if err := run(&l, busybox, commit, noModules, out, rootfs, cpio, kernel); err != nil {
+	if err := run(&l, busybox, commit, noModules, report, out, rootfs, cpio, kernel); err != nil {
 		fmt.Fprintln(os.Stderr, "mkinitrd:", err)
 		os.Exit(1)
 	}
 }
 
-func run(l *initrd.Layout, busybox, commit string, noModules bool, out, rootfs, cpio, kernel string) error {
+func run(l *initrd.Layout, busybox, commit string, noModules, report bool, out, rootfs, cpio, kernel string) error {
 	switch busybox {
 	case "none":
 	case "":
@@ -103,6 +105,13 @@ func run(l *initrd.Layout, busybox, commit string, noModules bool, out, rootfs, 
 		if err := writeFile(o.path, o.write); err != nil {
 			return err
 		}
+	}
+	if report {
+		parts, err := l.Parts(t)
+		if err != nil {
+			return err
+		}
+		return initrd.WriteParts(os.Stdout, parts)
 	}
 	return nil
 }

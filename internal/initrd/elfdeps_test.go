@@ -232,3 +232,62 @@ func TestClosureRunsInEmptyRoot(t *testing.T) {
 		})
 	}
 }
+
+// TestParts checks that the per-part byte counts add up to the image's
+// regular files and symlinks, and that a shared library is counted once,
+// under the shared part.
+func TestParts(t *testing.T) {
+	requireHostProgram(t, "/sbin/mke2fs")
+	requireHostProgram(t, "/usr/sbin/mkfs.xfs")
+	l := fakeInputs(t)
+	l.ModulesDir = ""
+	l.Programs = []HostProgram{{Path: "sbin/mke2fs", Links: []string{"sbin/mkfs.ext4"}}, {Path: "sbin/mkfs.xfs"}}
+	tr, err := l.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := l.Parts(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	byName := map[string]Part{}
+	for _, p := range parts {
+		sum += p.Bytes
+		byName[p.Name] = p
+	}
+	var want int64
+	for _, p := range tr.Paths() {
+		e, _ := tr.Lookup(p)
+		switch e.Mode & ModeTypeMask {
+		case ModeRegular:
+			_, size, err := e.content()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want += size
+		case ModeSymlink:
+			want += int64(len(e.Target))
+		}
+	}
+	if sum != want {
+		t.Errorf("parts sum to %d bytes, the image holds %d", sum, want)
+	}
+	libc, _ := os.Stat("/lib/x86_64-linux-gnu/libc.so.6")
+	shared := byName["libraries and loader shared by several programs"]
+	if libc == nil || shared.Bytes < libc.Size() {
+		t.Errorf("shared part %+v does not hold libc", shared)
+	}
+	// libext2fs is mke2fs's alone; libinih mkfs.xfs's alone.
+	ext2fs, _ := os.Stat("/lib/x86_64-linux-gnu/libext2fs.so.2")
+	if p := byName["mke2fs with the libraries only it needs"]; ext2fs == nil || p.Bytes < ext2fs.Size() || p.Files < 2 {
+		t.Errorf("mke2fs part %+v", p)
+	}
+	if p := byName["mkfs.xfs with the libraries only it needs"]; p.Files < 2 {
+		t.Errorf("mkfs.xfs part %+v", p)
+	}
+	var buf strings.Builder
+	if err := WriteParts(&buf, parts); err != nil || !strings.Contains(buf.String(), "total unpacked") {
+		t.Errorf("table %q, %v", buf.String(), err)
+	}
+}
