@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -199,9 +200,12 @@ func fakeInputs(t *testing.T) Layout {
 		l.Busybox = bb
 		l.BusyboxApplets = []string{"bin/sh", "bin/ls", "sbin/init", "linuxrc", "bin/busybox"}
 	}
-	mods, _ := filepath.Glob("/lib/modules/*/modules.dep")
-	if len(mods) > 0 {
-		l.ModulesDir = filepath.Dir(mods[0])
+	l.ModulesDir = FindModulesDir(KernelFlavour)
+	l.Programs = HostPrograms
+	for _, p := range HostPrograms {
+		if _, err := os.Stat("/" + p.Path); err != nil {
+			l.Programs = nil // not installed here; CI installs them (deps.sh)
+		}
 	}
 	return l
 }
@@ -272,14 +276,48 @@ func TestLayoutReproducible(t *testing.T) {
 			t.Error("/bin/busybox must be the binary")
 		}
 	}
+	if l.Programs != nil {
+		checks := []struct {
+			path string
+			mode uint32
+			data string // "" = not compared
+		}{
+			{"sbin/mke2fs", ModeRegular | 0o755, ""},
+			{"sbin/mkfs.ext4", ModeSymlink | 0o777, "/sbin/mke2fs"}, // not busybox's mke2fs applet
+			{"sbin/mkfs.xfs", ModeRegular | 0o755, ""},
+			{"usr/sbin/chronyd", ModeRegular | 0o755, ""},
+			{"lib64/ld-linux-x86-64.so.2", ModeRegular | 0o755, ""},
+			{"lib/x86_64-linux-gnu/libc.so.6", ModeRegular | 0o755, ""},
+			{"lib/x86_64-linux-gnu/libext2fs.so.2", ModeRegular | 0o755, ""},
+			{"sbin/udhcpc_config.script", ModeRegular | 0o755, string(UDHCPCScript)},
+			{"etc/passwd", ModeRegular | 0o644, string(passwd)},
+		}
+		for _, c := range checks {
+			h := byName[c.path]
+			if h == nil || h.Mode != c.mode || (c.data != "" && string(data[c.path]) != c.data) {
+				t.Errorf("/%s: header %+v, content %d bytes; want mode %o", c.path, h, len(data[c.path]), c.mode)
+			}
+		}
+		if !strings.Contains(string(data["etc/passwd"]), "\n_chrony:") {
+			t.Error("/etc/passwd lacks chronyd's user")
+		}
+	} else if os.Getenv("CI") == "true" {
+		t.Error("host programs missing; test/setup/deps.sh installs e2fsprogs, xfsprogs and chrony")
+	}
 	if l.ModulesDir != "" {
 		rel := filepath.Base(l.ModulesDir)
 		dep := string(data["lib/modules/"+rel+"/modules.dep"])
 		for _, m := range []string{"virtio_console.ko", "overlay.ko", "virtio_scsi.ko", "dm-verity.ko",
-			"dm-crypt.ko", "xts.ko", "ecb.ko", "hv_vmbus.ko", "hv_storvsc.ko", "hv_sock.ko", "hv_utils.ko"} {
+			"dm-crypt.ko", "xts.ko", "ecb.ko", "hv_vmbus.ko", "hv_storvsc.ko", "hv_sock.ko", "hv_utils.ko",
+			"ext4.ko", "xfs.ko", "9p.ko", "9pnet_fd.ko", "loop.ko"} {
 			if !strings.Contains(dep, "/"+m+":") {
 				t.Errorf("modules.dep lacks %s", m)
 			}
+		}
+		// Soft dependencies became dependencies: crc32c_generic is loaded
+		// before ext4 asks for crc32c.
+		if !strings.Contains(dep, "/ext4.ko:") || !regexp.MustCompile(`(?m)/ext4\.ko:.* kernel/crypto/crc32c_generic\.ko`).MatchString(dep) {
+			t.Error("modules.dep does not load crc32c_generic before ext4")
 		}
 		for _, line := range strings.Split(strings.TrimSpace(dep), "\n") {
 			f, _, _ := strings.Cut(line, ":")
@@ -290,7 +328,7 @@ func TestLayoutReproducible(t *testing.T) {
 			}
 		}
 	} else if os.Getenv("CI") == "true" {
-		t.Error("no kernel modules installed; test/setup/deps.sh installs linux-image-cloud-amd64")
+		t.Error("no kernel modules installed; test/setup/deps.sh installs linux-image-amd64")
 	}
 	// The tar holds the same paths.
 	zr2, err := gzip.NewReader(bytes.NewReader(r1))

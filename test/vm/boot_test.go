@@ -24,7 +24,7 @@ var (
 )
 
 // requireImage builds the image, or fails (in CI, CI=true) or skips (on
-// a developer machine without QEMU or the cloud kernel).
+// a developer machine without QEMU or the generic kernel).
 func requireImage(t testing.TB) *Image {
 	t.Helper()
 	imageOnce.Do(func() {

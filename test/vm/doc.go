@@ -1,5 +1,5 @@
 // Package vm boots the real utility VM image under QEMU (TCG, q35, qboot,
-// the PVH vmlinux of the Debian cloud kernel) and drives the gcs inside it
+// the PVH vmlinux of Debian's generic kernel) and drives the gcs inside it
 // from the host over a virtio-serial port (AF_VSOCK to the host does not
 // exist under TCG here; see docs/vm.md).
 //

@@ -129,7 +129,7 @@ func TestInstalledKernel(t *testing.T) {
 	deps, _ := filepath.Glob("/lib/modules/*/modules.dep")
 	if len(deps) == 0 {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("no /lib/modules/*/modules.dep; test/setup/deps.sh installs linux-image-cloud-amd64")
+			t.Fatal("no /lib/modules/*/modules.dep; test/setup/deps.sh installs linux-image-amd64")
 		}
 		t.Skip("no installed kernel modules")
 	}
@@ -156,5 +156,67 @@ func TestInstalledKernel(t *testing.T) {
 		if strings.Index(got, "scsi_mod") > strings.Index(got, "virtio_scsi") {
 			t.Errorf("%s: scsi_mod after virtio_scsi in %q", p, got)
 		}
+	}
+}
+
+func TestSoftdepsAndAliases(t *testing.T) {
+	soft, err := ParseSoftdeps(strings.NewReader("# comment\nsoftdep ext4 pre: crypto-crc32c\nsoftdep libcrc32c pre: crc32c\nsoftdep cifs gcm\nsoftdep x pre: a b post: c\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"ext4": {"crypto_crc32c"}, "libcrc32c": {"crc32c"}, "x": {"a", "b"}}
+	if !reflect.DeepEqual(soft, want) {
+		t.Errorf("softdeps %v, want %v", soft, want)
+	}
+	aliases, err := ParseAliases(strings.NewReader("alias crypto-crc32c crc32c_intel\nalias crypto-crc32c crc32c_generic\nalias pci:v*d* virtio_pci\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := aliases["crypto_crc32c"]; !reflect.DeepEqual(got, []string{"crc32c_intel", "crc32c_generic"}) {
+		t.Errorf("aliases of crypto-crc32c: %v", got)
+	}
+	if len(aliases) != 1 {
+		t.Errorf("pattern alias kept: %v", aliases)
+	}
+	for _, bad := range []struct {
+		name  string
+		parse func(string) error
+	}{
+		{"softdep keyword", func(s string) error { _, err := ParseSoftdeps(strings.NewReader(s)); return err }},
+		{"alias fields", func(s string) error { _, err := ParseAliases(strings.NewReader(s)); return err }},
+	} {
+		if err := bad.parse("options foo bar=1\n"); !errors.Is(err, ErrSyntax) {
+			t.Errorf("%s: %v, want ErrSyntax", bad.name, err)
+		}
+	}
+}
+
+func TestAddDepOrdersFirst(t *testing.T) {
+	d, err := Parse(strings.NewReader("kernel/fs/ext4.ko: kernel/fs/jbd2.ko\nkernel/fs/jbd2.ko:\nkernel/crypto/crc32c_generic.ko:\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddDep("kernel/fs/ext4.ko", "kernel/crypto/crc32c_generic.ko"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddDep("kernel/fs/ext4.ko", "kernel/crypto/crc32c_generic.ko"); err != nil {
+		t.Fatal(err) // twice is fine
+	}
+	order, err := d.Order("ext4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"kernel/crypto/crc32c_generic.ko", "kernel/fs/jbd2.ko", "kernel/fs/ext4.ko"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("order %v, want %v", order, want)
+	}
+	sub, err := d.Subset(order)
+	if err != nil || !strings.Contains(string(sub), "kernel/fs/ext4.ko: kernel/fs/jbd2.ko kernel/crypto/crc32c_generic.ko\n") {
+		t.Errorf("subset %q, %v", sub, err)
+	}
+	if err := d.AddDep("kernel/fs/ext4.ko", "kernel/nope.ko"); !errors.Is(err, ErrUnknownModule) {
+		t.Errorf("unknown dependency: %v", err)
+	}
+	if err := d.AddDep("kernel/nope.ko", "kernel/fs/ext4.ko"); !errors.Is(err, ErrUnknownModule) {
+		t.Errorf("unknown module: %v", err)
 	}
 }
