@@ -6,10 +6,13 @@
 // entry is owned by 0:0 with a fixed modification time, inode numbers are
 // assigned in order, and the gzip header carries no name and no time.
 //
-// The package has three parts: Writer and Reader speak the newc format,
+// The package has these parts: Writer and Reader speak the newc format;
 // Tree is the in-memory description of an image (files may point at host
-// paths and are streamed when written), and Layout fills a Tree with the
-// opengcs image layout (init, gcs, vsockexec, runc, busybox, kernel
-// modules). Module dependency order lives in the moddep subpackage, which
-// init also uses at boot.
+// paths and are streamed when written); Layout fills a Tree with the
+// opengcs image layout (init, gcs, vsockexec, runc, busybox, the host
+// programs of HostPrograms, configuration files, kernel modules);
+// LibResolver finds a dynamically linked program's loader and shared
+// libraries from its ELF file, as the loader would; Parts reports what
+// each part of an image costs. Module dependency order lives in the
+// moddep subpackage, which init also uses at boot.
 package initrd
