@@ -291,3 +291,37 @@ func TestParts(t *testing.T) {
 		t.Errorf("table %q, %v", buf.String(), err)
 	}
 }
+
+func TestReleaseFlavourAndFindModulesDir(t *testing.T) {
+	for _, tc := range []struct{ release, flavour string }{
+		{"6.1.0-57-amd64", "amd64"},
+		{"6.1.0-57-cloud-amd64", "cloud-amd64"},
+		{"6.1.0-9-rt-amd64", "rt-amd64"},
+		{"6.18.44-fc-v1252", ""},
+		{"6.1.0", ""},
+		{"", ""},
+	} {
+		if got := ReleaseFlavour(tc.release); got != tc.flavour {
+			t.Errorf("ReleaseFlavour(%q) = %q, want %q", tc.release, got, tc.flavour)
+		}
+	}
+	root := t.TempDir()
+	for _, rel := range []string{"6.1.0-9-amd64", "6.1.0-57-amd64", "6.1.0-60-cloud-amd64", "6.1.0-10-amd64"} {
+		if err := os.MkdirAll(filepath.Join(root, rel), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, rel, "modules.dep"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ flavour, want string }{
+		{"amd64", "6.1.0-57-amd64"}, // numerically newest, the cloud one left out
+		{"cloud-amd64", "6.1.0-60-cloud-amd64"},
+		{"rt-amd64", ""},
+	} {
+		got := findModulesDir(root, tc.flavour)
+		if (tc.want == "" && got != "") || (tc.want != "" && got != filepath.Join(root, tc.want)) {
+			t.Errorf("findModulesDir(%q) = %q, want %q", tc.flavour, got, tc.want)
+		}
+	}
+}
