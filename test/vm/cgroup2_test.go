@@ -52,10 +52,11 @@ exit $rc
 // buildCgroupTestDisk compiles the cgroup package's and the e2e tests as
 // static binaries and writes an ext4 image at dst holding them and
 // util-linux's unshare (the gcs test harness needs --kill-child, which
-// busybox's lacks) with its libraries and loader behind a wrapper.
+// busybox's lacks). unshare runs on the image's own loader and libc
+// (RunsOnImage checks that).
 func buildCgroupTestDisk(repo, work, dst string) error {
 	tree := filepath.Join(work, "cgroup-tests")
-	for _, d := range []string{"tests", "bin", "libexec", "lib"} {
+	for _, d := range []string{"tests", "bin"} {
 		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
 			return err
 		}
@@ -70,24 +71,10 @@ func buildCgroupTestDisk(repo, work, dst string) error {
 	if err != nil {
 		return err
 	}
-	prog, err = filepath.EvalSymlinks(prog)
-	if err != nil {
+	if err := RunsOnImage(prog); err != nil {
 		return err
 	}
-	if err := copyFile(prog, filepath.Join(tree, "libexec", "unshare"), 0o755); err != nil {
-		return err
-	}
-	libs, err := sharedLibs(prog)
-	if err != nil {
-		return err
-	}
-	for _, l := range libs {
-		if err := copyFile(l, filepath.Join(tree, "lib", filepath.Base(l)), 0o755); err != nil {
-			return err
-		}
-	}
-	script := fmt.Sprintf("#!/bin/sh\nexec %[1]s/lib/ld-linux-x86-64.so.2 --library-path %[1]s/lib --argv0 unshare %[1]s/libexec/unshare \"$@\"\n", cgroupTestsMount)
-	if err := os.WriteFile(filepath.Join(tree, "bin", "unshare"), []byte(script), 0o755); err != nil {
+	if err := copyFile(prog, filepath.Join(tree, "bin", "unshare"), 0o755); err != nil {
 		return err
 	}
 	return DirToExt4(tree, dst)
@@ -170,7 +157,7 @@ func TestCgroupV2InVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sections := splitSections(string(raw))
+	sections := Sections(string(raw))
 	for _, r := range runs {
 		out, ok := sections[r.name]
 		if !ok {

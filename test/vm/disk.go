@@ -11,6 +11,8 @@ import (
 	"sort"
 
 	"github.com/Microsoft/hcsshim/ext4/tar2ext4"
+
+	"github.com/opengcs/opengcs/internal/initrd"
 )
 
 // DirToExt4 writes the tree under src as an ext4 image at dst, the way a
@@ -120,4 +122,52 @@ func BuildStorageTestDisk(repo, work, dst string) ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, DirToExt4(tree, dst)
+}
+
+// RunsOnImage checks that a dynamically linked program of this machine
+// finds its loader and every library it needs in the VM image (those of
+// initrd.HostPrograms), so a test disk can carry just the program.
+func RunsOnImage(prog string) error {
+	have := map[string]bool{}
+	for _, p := range initrd.HostPrograms {
+		src := p.Source
+		if src == "" {
+			src = "/" + p.Path
+		}
+		deps, err := initrd.LibResolver{}.Closure(src)
+		if err != nil {
+			return err
+		}
+		have[deps.Interp] = true
+		for _, l := range deps.Libs {
+			have[l] = true
+		}
+	}
+	deps, err := initrd.LibResolver{}.Closure(prog)
+	if err != nil {
+		return err
+	}
+	for _, need := range append([]string{deps.Interp}, deps.Libs...) {
+		if need != "" && !have[need] {
+			return fmt.Errorf("%w: %s needs %s, which the image does not carry", ErrNotInImage, prog, need)
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src) // follows symlinks
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return out.Close()
 }

@@ -14,6 +14,9 @@ var (
 	ErrExited = errors.New("vm: qemu exited")
 	// ErrQMP is an error reply or an unexpected message from QMP.
 	ErrQMP = errors.New("vm: qmp")
+	// ErrNotInImage means a program for a test disk needs a library the
+	// VM image does not carry.
+	ErrNotInImage = errors.New("vm: library missing from the image")
 	// ErrGuestCommand means a command run in the guest exited unexpectedly.
 	ErrGuestCommand = errors.New("vm: guest command")
 )

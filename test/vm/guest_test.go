@@ -2,6 +2,7 @@ package vm
 
 import (
 	"errors"
+	"os"
 	"testing"
 )
 
@@ -28,6 +29,29 @@ func TestMemoryInUse(t *testing.T) {
 			}
 			if err != nil || got != tc.want {
 				t.Fatalf("got %d, %v; want %d", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRunsOnImage(t *testing.T) {
+	tests := []struct {
+		prog string
+		want error
+	}{
+		{"/usr/bin/unshare", nil},                      // libc only
+		{"/usr/bin/qemu-system-x86_64", ErrNotInImage}, // glib, pixman, ...
+	}
+	for _, tc := range tests {
+		t.Run(tc.prog, func(t *testing.T) {
+			if _, err := os.Stat(tc.prog); err != nil {
+				t.Skipf("%s not installed", tc.prog)
+			}
+			if _, err := os.Stat("/usr/sbin/chronyd"); err != nil {
+				t.Skip("the image's programs are not installed")
+			}
+			if err := RunsOnImage(tc.prog); !errors.Is(err, tc.want) {
+				t.Fatalf("RunsOnImage(%s) = %v, want %v", tc.prog, err, tc.want)
 			}
 		})
 	}
