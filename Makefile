@@ -20,7 +20,7 @@ GOFLAGS_STATIC := CGO_ENABLED=0
 # Commands built with plain `go build` (static, no cgo), without the
 # symbol table and DWARF (-s -w): they go into the VM image, whose files
 # stay in RAM; panics still print function names and lines.
-CMDS      := gcs init vsockexec
+CMDS      := gcs init vsockexec vhost-vsock
 FUZZTIME  ?= 5s
 # TAGS are the Go build tags of the binaries and of the tests. `rego`
 # compiles hcsshim's Rego security-policy enforcer into the gcs
