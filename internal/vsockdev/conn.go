@@ -122,7 +122,11 @@ func (d *Device) dispatchLocked(h Header, payload []byte, log *logrus.Entry) {
 	key := connKey{host: h.DstPort, guest: h.SrcPort}
 	c := d.conns[key]
 	if c != nil {
-		c.peerBufAlloc, c.peerFwdCnt = h.BufAlloc, h.FwdCnt
+		c.peerBufAlloc = h.BufAlloc
+		// fwd_cnt only grows (modulo 2^32); a stale one is ignored.
+		if int32(h.FwdCnt-c.peerFwdCnt) > 0 {
+			c.peerFwdCnt = h.FwdCnt
+		}
 		c.cond.Broadcast()
 	}
 	switch h.Op {
