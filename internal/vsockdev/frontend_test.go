@@ -27,7 +27,7 @@ import (
 const (
 	guestCID  = 7
 	memSize   = 1 << 20
-	memGPA    = 0x100000     // guest-physical base of the one region
+	memGPA    = 0x100000       // guest-physical base of the one region
 	memUVA    = 0x7f1200000000 // the "front-end's" address of it
 	ringSize  = 64
 	chains    = ringSize / 2 // two descriptors per packet
