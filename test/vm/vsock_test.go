@@ -1,7 +1,11 @@
 package vm
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/opengcs/opengcs/internal/hostclient"
+	"github.com/opengcs/opengcs/internal/testutil"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 )
 
@@ -110,10 +117,150 @@ func powerOffVsock(t *testing.T, v *VsockVM, c *hostclient.Client) {
 	}
 }
 
-func TestVsockBoot(t *testing.T) {
+// runStdio starts a process (id, params) with the streams asked for
+// relayed over vsock, feeds stdin (then closes it), and returns what
+// arrived on stdout and stderr once both ended, with the pid.
+func runStdio(ctx context.Context, t *testing.T, v *VsockVM, c *hostclient.Client, ports *hostclient.PortAllocator,
+	id string, params *prot.ProcessParameters, stdin []byte) (pid uint32, stdout, stderr []byte) {
+	t.Helper()
+	st, err := hostclient.OpenStdio(v.Transport, ports, params.CreateStdInPipe, params.CreateStdOutPipe, params.CreateStdErrPipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pid, err = c.ExecuteProcess(ctx, id, params, st.Ports)
+	if err != nil {
+		t.Fatalf("execute in %q: %v", id, err)
+	}
+	if err := st.Accept(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	read := func(i int, dst *[]byte) {
+		defer wg.Done()
+		if st.Conn(i) == nil {
+			return
+		}
+		b, err := io.ReadAll(st.Conn(i))
+		if err != nil {
+			t.Errorf("read stream %d: %v", i, err)
+		}
+		*dst = b
+	}
+	wg.Add(2)
+	go read(hostclient.StdOut, &stdout)
+	go read(hostclient.StdErr, &stderr)
+	if params.CreateStdInPipe {
+		if _, err := st.Conn(hostclient.StdIn).Write(stdin); err != nil {
+			t.Errorf("write stdin: %v", err)
+		}
+		st.CloseStdin()
+	}
+	wg.Wait()
+	return pid, stdout, stderr
+}
+
+// TestVsockProductionPath boots the image with the host's kernel command
+// line (plus -disable-time-sync and the SCSI sysfs seam QEMU needs) and
+// no test transport: init takes its entropy from port 1, vsockexec sends
+// the gcs's JSON log to port 109, the gcs dials the bridge on 0x40000000,
+// and every stdio stream is its own vsock connection through
+// bin/vhost-vsock. It runs a process in the UVM and a container plus an
+// exec in it with stdio, then powers the VM off; QEMU and the back-end
+// must both exit cleanly.
+func TestVsockProductionPath(t *testing.T) {
 	t.Parallel()
-	v, c, ready := bootVsock(t, VsockConfig{GCSArgs: []string{"-disable-time-sync"}})
+	requireImage(t)
+	layerDir := filepath.Join(t.TempDir(), "busybox")
+	if err := testutil.BusyboxRootfs(layerDir); err != nil {
+		t.Fatal(err)
+	}
+	layer := SCSIDisk{ID: "layer0", Image: filepath.Join(t.TempDir(), "busybox.ext4"), Lun: 3, ReadOnly: true}
+	if err := DirToExt4(layerDir, layer.Image); err != nil {
+		t.Fatal(err)
+	}
+	v, c, ready := bootVsock(t, VsockConfig{GCSArgs: GCSTestArgs})
 	t.Logf("bridge ready over vsock %.2fs after qemu start", ready.Seconds())
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+	defer cancel()
+	var ports hostclient.PortAllocator
+
+	// A process in the UVM: stdin through cat back to stdout, byte for
+	// byte, and stderr and the exit code.
+	in := make([]byte, 256<<10)
+	rand.Read(in)
+	params := &prot.ProcessParameters{CommandArgs: []string{"/bin/sh", "-c", "cat; echo to-stderr >&2; exit 3"},
+		WorkingDirectory: "/", Environment: map[string]string{"PATH": GuestPath},
+		CreateStdInPipe: true, CreateStdOutPipe: true, CreateStdErrPipe: true}
+	pid, out, errOut := runStdio(ctx, t, v, c, &ports, prot.NullContainerID, params, in)
+	if !bytes.Equal(out, in) || string(errOut) != "to-stderr\n" {
+		t.Fatalf("uvm process: stdout %d of %d bytes (equal %v), stderr %q", len(out), len(in), bytes.Equal(out, in), errOut)
+	}
+	if code, err := c.WaitForProcess(ctx, prot.NullContainerID, pid, prot.InfiniteWaitTimeout); err != nil || code != 3 {
+		t.Fatalf("uvm process exit %d, %v; want 3", code, err)
+	}
+
+	// A container from a SCSI layer, its init with stdio, and an exec.
+	q, err := v.DialQMP(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if err := FakeVMBusSCSI(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	const layerPath = "/run/layers/busybox"
+	if err := AttachSCSI(ctx, q, c, layer, layerPath); err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("vs%062x", time.Now().UnixNano())
+	bundle := "/run/gcs/c/" + id
+	rootfs, scratch := bundle+"/rootfs", bundle+"/scratch/"+id
+	layers := &prot.LCOWCombinedLayers{ContainerID: id, ContainerRootPath: rootfs, Layers: []prot.Layer{{Path: layerPath}}, ScratchPath: scratch}
+	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceCombinedLayers, layers); err != nil {
+		t.Fatalf("combined layers: %v", err)
+	}
+	spec := testutil.Spec("sh", "-c", "tr a-z A-Z; echo init-stderr >&2; exit 5")
+	spec.Hostname = "vsocktest"
+	spec.Root.Path = rootfs
+	if err := c.CreateContainer(ctx, id, hostclient.ContainerSettings(bundle, scratch, spec)); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if err := c.Start(ctx, id); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	execOut := make(chan string, 1)
+	go func() {
+		// The exec runs while the init still waits for its stdin.
+		p := &prot.ProcessParameters{CreateStdOutPipe: true, OCIProcess: &specs.Process{Args: []string{"hostname"}, Cwd: "/", Env: []string{"PATH=/bin"}}}
+		epid, eout, _ := runStdio(ctx, t, v, c, &ports, id, p, nil)
+		if code, err := c.WaitForProcess(ctx, id, epid, prot.InfiniteWaitTimeout); err != nil || code != 0 {
+			t.Errorf("exec exit %d, %v", code, err)
+		}
+		execOut <- string(eout)
+	}()
+	if got := <-execOut; got != "vsocktest\n" {
+		t.Fatalf("exec stdout %q", got)
+	}
+	pid, out, errOut = runStdio(ctx, t, v, c, &ports, id, &prot.ProcessParameters{CreateStdInPipe: true, CreateStdOutPipe: true, CreateStdErrPipe: true}, []byte("over vsock\n"))
+	_ = pid
+	if string(out) != "OVER VSOCK\n" || string(errOut) != "init-stderr\n" {
+		t.Fatalf("container init: stdout %q, stderr %q", out, errOut)
+	}
+	if code, err := c.WaitForProcess(ctx, id, pid, prot.InfiniteWaitTimeout); err != nil || code != 5 {
+		t.Fatalf("container init exit %d, %v; want 5", code, err)
+	}
+	if err := c.Shutdown(ctx, id, false); hostclient.ResultOf(err) != prot.HrVmcomputeSystemAlreadyStopped {
+		t.Fatalf("shutdown of the exited container: %v", err)
+	}
+	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfs}); err != nil {
+		t.Fatalf("combined layers remove: %v", err)
+	}
+	if err := c.DeleteContainerState(ctx, id); err != nil {
+		t.Fatalf("delete container state: %v", err)
+	}
+	if err := DetachSCSI(ctx, q, c, layer, layerPath); err != nil {
+		t.Fatal(err)
+	}
 	powerOffVsock(t, v, c)
-	t.Log(v.Logs())
 }
