@@ -117,25 +117,32 @@ func powerOffVsock(t *testing.T, v *VsockVM, c *hostclient.Client) {
 	}
 }
 
-// runStdio starts a process (id, params) with the streams asked for
-// relayed over vsock, feeds stdin (then closes it), and returns what
-// arrived on stdout and stderr once both ended, with the pid.
-func runStdio(ctx context.Context, t *testing.T, v *VsockVM, c *hostclient.Client, ports *hostclient.PortAllocator,
-	id string, params *prot.ProcessParameters, stdin []byte) (pid uint32, stdout, stderr []byte) {
+// startStdio starts a process (id, params) with the streams asked for
+// relayed over vsock and returns its pid and the accepted streams.
+func startStdio(ctx context.Context, t *testing.T, v *VsockVM, c *hostclient.Client, ports *hostclient.PortAllocator,
+	id string, params *prot.ProcessParameters) (uint32, *hostclient.Stdio) {
 	t.Helper()
 	st, err := hostclient.OpenStdio(v.Transport, ports, params.CreateStdInPipe, params.CreateStdOutPipe, params.CreateStdErrPipe)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	pid, err = c.ExecuteProcess(ctx, id, params, st.Ports)
+	t.Cleanup(st.Close)
+	pid, err := c.ExecuteProcess(ctx, id, params, st.Ports)
 	if err != nil {
 		t.Fatalf("execute in %q: %v", id, err)
 	}
 	if err := st.Accept(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return pid, st
+}
+
+// finishStdio feeds stdin (then closes it) and returns what arrived on
+// stdout and stderr once both ended.
+func finishStdio(t *testing.T, st *hostclient.Stdio, stdin []byte) (stdout, stderr []byte) {
+	t.Helper()
 	var wg sync.WaitGroup
+	errs := make(chan error, 2)
 	read := func(i int, dst *[]byte) {
 		defer wg.Done()
 		if st.Conn(i) == nil {
@@ -143,21 +150,25 @@ func runStdio(ctx context.Context, t *testing.T, v *VsockVM, c *hostclient.Clien
 		}
 		b, err := io.ReadAll(st.Conn(i))
 		if err != nil {
-			t.Errorf("read stream %d: %v", i, err)
+			errs <- fmt.Errorf("read stream %d: %w", i, err)
 		}
 		*dst = b
 	}
 	wg.Add(2)
 	go read(hostclient.StdOut, &stdout)
 	go read(hostclient.StdErr, &stderr)
-	if params.CreateStdInPipe {
-		if _, err := st.Conn(hostclient.StdIn).Write(stdin); err != nil {
+	if in := st.Conn(hostclient.StdIn); in != nil {
+		if _, err := in.Write(stdin); err != nil {
 			t.Errorf("write stdin: %v", err)
 		}
 		st.CloseStdin()
 	}
 	wg.Wait()
-	return pid, stdout, stderr
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	return stdout, stderr
 }
 
 // TestVsockProductionPath boots the image with the host's kernel command
@@ -192,7 +203,8 @@ func TestVsockProductionPath(t *testing.T) {
 	params := &prot.ProcessParameters{CommandArgs: []string{"/bin/sh", "-c", "cat; echo to-stderr >&2; exit 3"},
 		WorkingDirectory: "/", Environment: map[string]string{"PATH": GuestPath},
 		CreateStdInPipe: true, CreateStdOutPipe: true, CreateStdErrPipe: true}
-	pid, out, errOut := runStdio(ctx, t, v, c, &ports, prot.NullContainerID, params, in)
+	pid, st := startStdio(ctx, t, v, c, &ports, prot.NullContainerID, params)
+	out, errOut := finishStdio(t, st, in)
 	if !bytes.Equal(out, in) || string(errOut) != "to-stderr\n" {
 		t.Fatalf("uvm process: stdout %d of %d bytes (equal %v), stderr %q", len(out), len(in), bytes.Equal(out, in), errOut)
 	}
@@ -229,28 +241,24 @@ func TestVsockProductionPath(t *testing.T) {
 	if err := c.Start(ctx, id); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	execOut := make(chan string, 1)
-	go func() {
-		// The exec runs while the init still waits for its stdin.
-		p := &prot.ProcessParameters{CreateStdOutPipe: true, OCIProcess: &specs.Process{Args: []string{"hostname"}, Cwd: "/", Env: []string{"PATH=/bin"}}}
-		epid, eout, _ := runStdio(ctx, t, v, c, &ports, id, p, nil)
-		if code, err := c.WaitForProcess(ctx, id, epid, prot.InfiniteWaitTimeout); err != nil || code != 0 {
-			t.Errorf("exec exit %d, %v", code, err)
-		}
-		execOut <- string(eout)
-	}()
-	if got := <-execOut; got != "vsocktest\n" {
-		t.Fatalf("exec stdout %q", got)
+	// The init waits for its stdin while an exec runs.
+	pid, initStdio := startStdio(ctx, t, v, c, &ports, id, &prot.ProcessParameters{CreateStdInPipe: true, CreateStdOutPipe: true, CreateStdErrPipe: true})
+	epid, est := startStdio(ctx, t, v, c, &ports, id, &prot.ProcessParameters{CreateStdOutPipe: true,
+		OCIProcess: &specs.Process{Args: []string{"hostname"}, Cwd: "/", Env: []string{"PATH=/bin"}}})
+	if eout, _ := finishStdio(t, est, nil); string(eout) != "vsocktest\n" {
+		t.Fatalf("exec stdout %q", eout)
 	}
-	pid, out, errOut = runStdio(ctx, t, v, c, &ports, id, &prot.ProcessParameters{CreateStdInPipe: true, CreateStdOutPipe: true, CreateStdErrPipe: true}, []byte("over vsock\n"))
-	_ = pid
+	if code, err := c.WaitForProcess(ctx, id, epid, prot.InfiniteWaitTimeout); err != nil || code != 0 {
+		t.Fatalf("exec exit %d, %v", code, err)
+	}
+	out, errOut = finishStdio(t, initStdio, []byte("over vsock\n"))
 	if string(out) != "OVER VSOCK\n" || string(errOut) != "init-stderr\n" {
 		t.Fatalf("container init: stdout %q, stderr %q", out, errOut)
 	}
 	if code, err := c.WaitForProcess(ctx, id, pid, prot.InfiniteWaitTimeout); err != nil || code != 5 {
 		t.Fatalf("container init exit %d, %v; want 5", code, err)
 	}
-	if err := c.Shutdown(ctx, id, false); hostclient.ResultOf(err) != prot.HrVmcomputeSystemAlreadyStopped {
+	if err := c.Shutdown(ctx, id, false); err != nil {
 		t.Fatalf("shutdown of the exited container: %v", err)
 	}
 	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfs}); err != nil {
