@@ -270,5 +270,47 @@ func TestVsockProductionPath(t *testing.T) {
 	if err := DetachSCSI(ctx, q, c, layer, layerPath); err != nil {
 		t.Fatal(err)
 	}
+
+	// A long stdout stream, checked byte for byte.
+	const lines = 400000
+	var want bytes.Buffer
+	for i := 1; i <= lines; i++ {
+		fmt.Fprintf(&want, "%d\n", i)
+	}
+	pid, st = startStdio(ctx, t, v, c, &ports, prot.NullContainerID, &prot.ProcessParameters{
+		CommandArgs: []string{"/bin/sh", "-c", "seq 1 $0", fmt.Sprint(lines)}, WorkingDirectory: "/",
+		Environment: map[string]string{"PATH": GuestPath}, CreateStdOutPipe: true})
+	start := time.Now()
+	out, _ = finishStdio(t, st, nil)
+	if !bytes.Equal(out, want.Bytes()) {
+		t.Fatalf("long stream: %d of %d bytes, not equal", len(out), want.Len())
+	}
+	t.Logf("stdout stream of %.1f MiB over vsock: %.2fs", float64(len(out))/(1<<20), time.Since(start).Seconds())
+	if code, err := c.WaitForProcess(ctx, prot.NullContainerID, pid, prot.InfiniteWaitTimeout); err != nil || code != 0 {
+		t.Fatalf("seq exit %d, %v", code, err)
+	}
+
+	// The host drops the bridge: the gcs redials and renegotiates.
+	c = redialBridge(ctx, t, v, c)
+	if err := RunShell(ctx, c, 0, "true"); err != nil {
+		t.Fatalf("after the bridge was re-dialled: %v", err)
+	}
 	powerOffVsock(t, v, c)
+}
+
+// redialBridge closes the host's end of the bridge and waits for the gcs
+// to dial it again; it returns a client negotiated on the new connection.
+func redialBridge(ctx context.Context, t *testing.T, v *VsockVM, old *hostclient.Client) *hostclient.Client {
+	t.Helper()
+	old.Close()
+	conn, err := v.AcceptBridge(ctx)
+	if err != nil {
+		t.Fatalf("the gcs did not re-dial the bridge: %v", err)
+	}
+	c := hostclient.New(conn)
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Negotiate(ctx); err != nil {
+		t.Fatalf("negotiate on the re-dialled bridge: %v", err)
+	}
+	return c
 }
