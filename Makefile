@@ -31,7 +31,7 @@ FUZZTIME  ?= 5s
 # `make test` passes the tag.
 TAGS      ?= rego
 
-.PHONY: all build test unit fuzz bench demo deps clean fmt vet runc-static initrd
+.PHONY: all build test unit fuzz bench demo vm-demo deps clean fmt vet runc-static initrd
 
 all: build
 
@@ -91,6 +91,11 @@ bench: build
 
 demo: deps build
 	$(GO) run ./test/demo
+
+# vm-demo boots the image in QEMU with AF_VSOCK through bin/vhost-vsock
+# (KVM when /dev/kvm works, TCG otherwise) and drives it like a host.
+vm-demo: deps build
+	$(GO) run ./test/vmdemo
 
 clean:
 	rm -rf $(BIN) out

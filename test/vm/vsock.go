@@ -40,6 +40,8 @@ type VsockConfig struct {
 	CID uint32
 	// GCSArgs are appended to the production init arguments.
 	GCSArgs []string
+	// Accel is QEMU's accelerator (default tcg).
+	Accel string
 }
 
 // VsockVM is a running QEMU plus its vhost-vsock back-end. The host side
@@ -121,9 +123,13 @@ func StartVsock(cfg VsockConfig) (*VsockVM, error) {
 		return nil, err
 	}
 
+	accel := cfg.Accel
+	if accel == "" {
+		accel = "tcg"
+	}
 	appendLine := strings.Join([]string{BaseCmdline, "--", strings.Join(append([]string{InitArgs}, cfg.GCSArgs...), " ")}, " ")
 	args := []string{
-		"-accel", "tcg", "-nographic", "-nodefaults", "-no-reboot", "-no-user-config",
+		"-accel", accel, "-nographic", "-nodefaults", "-no-reboot", "-no-user-config",
 		"-M", "q35,memory-backend=mem", "-bios", QbootROM, "-m", fmt.Sprint(mem), "-smp", "1",
 		"-object", fmt.Sprintf("memory-backend-memfd,id=mem,size=%dM,share=on", mem),
 		"-kernel", cfg.Image.Kernel, "-initrd", cfg.Image.Initrd,
