@@ -302,6 +302,35 @@ func (v *VsockVM) DialGuest(port uint32) (net.Conn, error) {
 	return c, nil
 }
 
+// CPUTime returns the CPU time QEMU and the back-end have used so far
+// (user plus system, from /proc/<pid>/stat).
+func (v *VsockVM) CPUTime() (qemu, backend time.Duration, err error) {
+	if qemu, err = procCPUTime(v.qemu.Process.Pid); err != nil {
+		return 0, 0, err
+	}
+	backend, err = procCPUTime(v.backend.Process.Pid)
+	return qemu, backend, err
+}
+
+// procCPUTime reads utime+stime of pid (clock ticks of 10 ms).
+func procCPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
 // Exited is closed when QEMU has exited.
 func (v *VsockVM) Exited() <-chan struct{} { return v.exited }
 

@@ -25,6 +25,30 @@ type gcsEndpoint struct {
 	// shell runs processes: the VM's busybox sh, or this machine's.
 	shell string
 	stop  func()
+	vm    *VsockVM // nil for the unix transport
+}
+
+// cpuShare reports the share of the elapsed time QEMU and the back-end
+// spent on the CPU since the previous call (a profile in two numbers: is
+// the back-end the bottleneck?).
+func (e gcsEndpoint) cpuMark(b *testing.B) func() {
+	if e.vm == nil {
+		return func() {}
+	}
+	q0, v0, err := e.vm.CPUTime()
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	return func() {
+		q1, v1, err := e.vm.CPUTime()
+		if err != nil {
+			b.Fatal(err)
+		}
+		el := time.Since(start).Seconds()
+		b.ReportMetric(100*(q1-q0).Seconds()/el, "qemu-cpu-%")
+		b.ReportMetric(100*(v1-v0).Seconds()/el, "backend-cpu-%")
+	}
 }
 
 // BenchmarkVsock compares the same work over AF_VSOCK into the VM
@@ -36,7 +60,7 @@ func BenchmarkVsock(b *testing.B) {
 	endpoints := map[string]func(b *testing.B) gcsEndpoint{
 		"vsock": func(b *testing.B) gcsEndpoint {
 			v, c, _ := bootVsockB(b)
-			return gcsEndpoint{c: c, tr: v.Transport, shell: "/bin/sh", stop: v.Kill}
+			return gcsEndpoint{c: c, tr: v.Transport, shell: "/bin/sh", stop: v.Kill, vm: v}
 		},
 		"unix": func(b *testing.B) gcsEndpoint {
 			g := gcstest.Start(b, gcstest.Options{Args: []string{"-loglevel", "info"}})
@@ -66,11 +90,13 @@ func BenchmarkVsock(b *testing.B) {
 			e := get(b)
 			ctx := context.Background()
 			b.ResetTimer()
+			done := e.cpuMark(b)
 			for i := 0; i < b.N; i++ {
 				if err := e.c.Start(ctx, "bench"); err != nil {
 					b.Fatal(err)
 				}
 			}
+			done()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rt/s")
 		})
 		b.Run(name+"/stdout", func(b *testing.B) {
@@ -78,6 +104,7 @@ func BenchmarkVsock(b *testing.B) {
 			var ports hostclient.PortAllocator
 			ctx := context.Background()
 			b.SetBytes(benchStreamMiB << 20)
+			defer e.cpuMark(b)()
 			for i := 0; i < b.N; i++ {
 				st, err := hostclient.OpenStdio(e.tr, &ports, false, true, false)
 				if err != nil {
