@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -176,9 +178,11 @@ func finishStdio(t *testing.T, st *hostclient.Stdio, stdin []byte) (stdout, stde
 // no test transport: init takes its entropy from port 1, vsockexec sends
 // the gcs's JSON log to port 109, the gcs dials the bridge on 0x40000000,
 // and every stdio stream is its own vsock connection through
-// bin/vhost-vsock. It runs a process in the UVM and a container plus an
-// exec in it with stdio, then powers the VM off; QEMU and the back-end
-// must both exit cleanly.
+// bin/vhost-vsock. It runs a process in the UVM; a container from a
+// SCSI layer with stdio, an exec, GetProperties and a tty exec with a
+// resize; a long stdout stream checked byte for byte; a bridge the host
+// drops and the gcs re-dials; then powers the VM off, and QEMU and the
+// back-end must both exit cleanly.
 func TestVsockProductionPath(t *testing.T) {
 	t.Parallel()
 	requireImage(t)
@@ -251,6 +255,43 @@ func TestVsockProductionPath(t *testing.T) {
 	if code, err := c.WaitForProcess(ctx, id, epid, prot.InfiniteWaitTimeout); err != nil || code != 0 {
 		t.Fatalf("exec exit %d, %v", code, err)
 	}
+	// GetProperties sees the waiting init.
+	props, err := c.GetProperties(ctx, id, prot.PtProcessList)
+	if err != nil {
+		t.Fatalf("get properties: %v", err)
+	}
+	if !slices.ContainsFunc(props.ProcessList, func(p prot.ProcessDetails) bool { return p.ProcessID == pid }) {
+		t.Fatalf("init %d not in the process list %+v", pid, props.ProcessList)
+	}
+	// A tty exec: its stdin and stdout are vsock streams, and a resize
+	// reaches the pty.
+	ttyPid, ttySt := startStdio(ctx, t, v, c, &ports, id, &prot.ProcessParameters{CreateStdInPipe: true, CreateStdOutPipe: true,
+		OCIProcess: &specs.Process{Terminal: true, ConsoleSize: &specs.Box{Height: 24, Width: 80},
+			Args: []string{"sh", "-c", "stty size; read x; stty size"}, Cwd: "/", Env: []string{"PATH=/bin", "TERM=xterm"}}})
+	tty := bufio.NewReader(ttySt.Conn(hostclient.StdOut))
+	waitLine := func(want string) {
+		t.Helper()
+		for {
+			line, err := tty.ReadString('\n')
+			if strings.TrimSpace(line) == want {
+				return
+			}
+			if err != nil {
+				t.Fatalf("tty: no %q before %v", want, err)
+			}
+		}
+	}
+	waitLine("24 80")
+	if err := c.ResizeConsole(ctx, id, ttyPid, 30, 100); err != nil {
+		t.Fatalf("resize: %v", err)
+	}
+	io.WriteString(ttySt.Conn(hostclient.StdIn), "go\n")
+	waitLine("30 100")
+	if code, err := c.WaitForProcess(ctx, id, ttyPid, prot.InfiniteWaitTimeout); err != nil || code != 0 {
+		t.Fatalf("tty exec exit %d, %v", code, err)
+	}
+	ttySt.Close()
+
 	out, errOut = finishStdio(t, initStdio, []byte("over vsock\n"))
 	if string(out) != "OVER VSOCK\n" || string(errOut) != "init-stderr\n" {
 		t.Fatalf("container init: stdout %q, stderr %q", out, errOut)
