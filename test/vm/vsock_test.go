@@ -355,3 +355,45 @@ func redialBridge(ctx context.Context, t *testing.T, v *VsockVM, old *hostclient
 	}
 	return c
 }
+
+// TestVsockPlan9Share serves a host directory over 9P2000.L on a vsock
+// port; the gcs mounts it (MappedDirectory) and a process in the UVM
+// reads a file the host wrote and writes one the host reads back.
+func TestVsockPlan9Share(t *testing.T) {
+	t.Parallel()
+	requireImage(t)
+	if !slices.Contains(TestModules, "9p") {
+		t.Skip("the image carries no 9p module yet (it comes with the generic kernel)")
+	}
+	share := t.TempDir()
+	if err := os.WriteFile(filepath.Join(share, "from-host"), []byte("written by the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, c, _ := bootVsock(t, VsockConfig{GCSArgs: GCSTestArgs})
+	const port = 0x40000100
+	stop, err := v.ServePlan9(port, share)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	const mnt = "/run/mounts/plan9/share0"
+	md := &prot.LCOWMappedDirectory{MountPath: mnt, Port: port}
+	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceMappedDirectory, md); err != nil {
+		t.Fatalf("MappedDirectory add: %v", err)
+	}
+	if err := RunShell(ctx, c, 0, `grep -q " $1 9p " /proc/mounts && grep -qx "written by the host" "$1/from-host" && echo "written by the guest" > "$1/from-guest"`, mnt); err != nil {
+		t.Fatalf("9p share in the UVM: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(share, "from-guest")); err != nil || string(b) != "written by the guest\n" {
+		t.Fatalf("host reads %q, %v", b, err)
+	}
+	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceMappedDirectory, md); err != nil {
+		t.Fatalf("MappedDirectory remove: %v", err)
+	}
+	if err := RunShell(ctx, c, 0, `! grep -q " $1 " /proc/mounts`, mnt); err != nil {
+		t.Fatalf("share still mounted: %v", err)
+	}
+	powerOffVsock(t, v, c)
+}
