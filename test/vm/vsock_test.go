@@ -357,8 +357,9 @@ func redialBridge(ctx context.Context, t *testing.T, v *VsockVM, old *hostclient
 }
 
 // TestVsockPlan9Share serves a host directory over 9P2000.L on a vsock
-// port; the gcs mounts it (MappedDirectory) and a process in the UVM
-// reads a file the host wrote and writes one the host reads back.
+// port; the gcs mounts it (MappedDirectory); a process in the UVM, then
+// a container with the share bind-mounted, each read a file the host
+// wrote and write one the host reads back.
 func TestVsockPlan9Share(t *testing.T) {
 	t.Parallel()
 	requireImage(t)
@@ -367,6 +368,14 @@ func TestVsockPlan9Share(t *testing.T) {
 	}
 	share := t.TempDir()
 	if err := os.WriteFile(filepath.Join(share, "from-host"), []byte("written by the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	layerDir := filepath.Join(t.TempDir(), "busybox")
+	if err := testutil.BusyboxRootfs(layerDir); err != nil {
+		t.Fatal(err)
+	}
+	layer := SCSIDisk{ID: "layer0", Image: filepath.Join(t.TempDir(), "busybox.ext4"), Lun: 3, ReadOnly: true}
+	if err := DirToExt4(layerDir, layer.Image); err != nil {
 		t.Fatal(err)
 	}
 	v, c, _ := bootVsock(t, VsockConfig{GCSArgs: GCSTestArgs})
@@ -388,6 +397,60 @@ func TestVsockPlan9Share(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(share, "from-guest")); err != nil || string(b) != "written by the guest\n" {
 		t.Fatalf("host reads %q, %v", b, err)
+	}
+
+	// A container with the share bind-mounted reads and writes it too.
+	q, err := v.DialQMP(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if err := FakeVMBusSCSI(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	const layerPath = "/run/layers/busybox"
+	if err := AttachSCSI(ctx, q, c, layer, layerPath); err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("p9%062x", time.Now().UnixNano())
+	bundle := "/run/gcs/c/" + id
+	rootfs, scratch := bundle+"/rootfs", bundle+"/scratch/"+id
+	layers := &prot.LCOWCombinedLayers{ContainerID: id, ContainerRootPath: rootfs, Layers: []prot.Layer{{Path: layerPath}}, ScratchPath: scratch}
+	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceCombinedLayers, layers); err != nil {
+		t.Fatalf("combined layers: %v", err)
+	}
+	spec := testutil.Spec("sh", "-c", "cat /share/from-host && echo from the container > /share/from-container")
+	spec.Hostname = "plan9"
+	spec.Root.Path = rootfs
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/share", Type: "bind", Source: mnt, Options: []string{"rbind", "rw"}})
+	if err := c.CreateContainer(ctx, id, hostclient.ContainerSettings(bundle, scratch, spec)); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if err := c.Start(ctx, id); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	var ports hostclient.PortAllocator
+	pid, st := startStdio(ctx, t, v, c, &ports, id, &prot.ProcessParameters{CreateStdOutPipe: true})
+	if out, _ := finishStdio(t, st, nil); string(out) != "written by the host\n" {
+		t.Fatalf("container read %q from the share", out)
+	}
+	if code, err := c.WaitForProcess(ctx, id, pid, prot.InfiniteWaitTimeout); err != nil || code != 0 {
+		t.Fatalf("container exit %d, %v", code, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(share, "from-container")); err != nil || string(b) != "from the container\n" {
+		t.Fatalf("host reads %q, %v", b, err)
+	}
+	if err := c.Shutdown(ctx, id, false); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerRootPath: rootfs}); err != nil {
+		t.Fatalf("combined layers remove: %v", err)
+	}
+	if err := c.DeleteContainerState(ctx, id); err != nil {
+		t.Fatalf("delete container state: %v", err)
+	}
+	if err := DetachSCSI(ctx, q, c, layer, layerPath); err != nil {
+		t.Fatal(err)
 	}
 	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeRemove, prot.ResourceMappedDirectory, md); err != nil {
 		t.Fatalf("MappedDirectory remove: %v", err)
