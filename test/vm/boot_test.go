@@ -82,6 +82,7 @@ const bootTimeout = 90 * time.Second
 func boot(t *testing.T, cfg Config) (*VM, *hostclient.Client, time.Duration) {
 	t.Helper()
 	cfg.Image = requireImage(t)
+	cfg.Backend = requireBackend(t)
 	cfg.Dir = t.TempDir()
 	v, err := Start(cfg)
 	if err != nil {
@@ -132,8 +133,7 @@ func powerOff(t *testing.T, v *VM, c *hostclient.Client) string {
 	for _, want := range []string{
 		"opengcs-init: cgroup v2=true controllers=",
 		"opengcs-init: modules loaded=",
-		"opengcs-init: bridge on virtio-serial port /dev/vport",
-		"opengcs-init: started /bin/gcs -use-inouterr -v4",
+		"opengcs-init: started /bin/vsockexec -e 109 /bin/gcs -v4 -log-format json",
 	} {
 		if !strings.Contains(console, want) {
 			t.Errorf("console lacks %q", want)
@@ -153,6 +153,12 @@ func powerOff(t *testing.T, v *VM, c *hostclient.Client) string {
 	for _, line := range ConsoleNonJSON(console) {
 		t.Errorf("console line is neither init's, the kernel's nor a JSON log entry: %q", line)
 	}
+	if err := v.BackendExit(ctx); err != nil {
+		t.Errorf("vhost-vsock after QEMU exited: %v", err)
+	}
+	for _, line := range v.NonJSONLogLines() {
+		t.Errorf("port-109 log line is not a JSON entry: %q", line)
+	}
 	return console
 }
 
@@ -166,7 +172,7 @@ func BenchmarkBootToBridge(b *testing.B) {
 	var times []time.Duration
 	var used []int64
 	for i := 0; i < b.N; i++ {
-		d, u, err := bootOnce(img, b.TempDir())
+		d, u, err := bootOnce(img, requireBackend(b), b.TempDir())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -183,8 +189,8 @@ func BenchmarkBootToBridge(b *testing.B) {
 // bootOnce boots a VM with the host's command line, measures the time to
 // a negotiated bridge, reads /proc/meminfo through the test port and
 // powers the VM off.
-func bootOnce(img *Image, dir string) (time.Duration, int64, error) {
-	v, err := Start(Config{Image: img, Dir: dir, GCSArgs: GCSTestArgs, TestOut: true})
+func bootOnce(img *Image, backend, dir string) (time.Duration, int64, error) {
+	v, err := Start(Config{Image: img, Dir: dir, Backend: backend, GCSArgs: GCSTestArgs, TestOut: true})
 	if err != nil {
 		return 0, 0, err
 	}

@@ -2,13 +2,7 @@ package vm
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"time"
 )
 
 // BaseCmdline is the kernel command line measured fastest under TCG
@@ -28,144 +22,35 @@ const TestOutPortName = "opengcs.testout"
 // Config describes one VM.
 type Config struct {
 	Image    *Image
-	Dir      string // work directory: sockets, console log
+	Dir      string // work directory: sockets, logs (keep the path short)
 	MemoryMB int    // default 256
 	Extra    string // extra kernel parameters
 	// GCSArgs are appended to the gcs command line (after InitArgs).
 	GCSArgs []string
 	// TestOut adds the TestOutPortName port (written to VM.TestOut).
 	TestOut bool
+	// Backend is the bin/vhost-vsock binary that gives the guest AF_VSOCK.
+	Backend string
 }
 
-// VM is one running QEMU.
+// VM is one running QEMU whose host channels are AF_VSOCK, as on a real
+// host: a VsockVM (entropy on port 1, the gcs's log on port 109, the
+// bridge on 0x40000000) with the fields the tests use.
 type VM struct {
-	cmd      *exec.Cmd
-	listener net.Listener
-	Console  string // path of the serial console log
-	Stderr   string // path of qemu's own output
-	TestOut  string // path of the test output port's file (Config.TestOut)
-	QMPPath  string // QMP socket (see DialQMP)
-	exited   chan struct{}
-	waitErr  error
-	Started  time.Time
+	*VsockVM
+	Stderr string // path of qemu's own output
 }
 
-// Start launches QEMU. The caller must Kill (or Wait for) the VM.
+// Start launches the back-end and QEMU with the host's command line. The
+// caller must Kill (or Wait for) the VM.
 func Start(cfg Config) (*VM, error) {
-	if err := CheckQEMU(); err != nil {
+	vs, err := StartVsock(VsockConfig{Image: cfg.Image, Dir: cfg.Dir, MemoryMB: cfg.MemoryMB, Backend: cfg.Backend,
+		GCSArgs: cfg.GCSArgs, Extra: cfg.Extra, TestOut: cfg.TestOut})
+	if err != nil {
 		return nil, err
 	}
-	mem := cfg.MemoryMB
-	if mem == 0 {
-		mem = 256
-	}
-	sock := filepath.Join(cfg.Dir, "bridge.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", sock, err)
-	}
-	v := &VM{
-		listener: l,
-		Console:  filepath.Join(cfg.Dir, "console.log"),
-		Stderr:   filepath.Join(cfg.Dir, "qemu.log"),
-		QMPPath:  filepath.Join(cfg.Dir, "qmp.sock"),
-		exited:   make(chan struct{}),
-	}
-	initArgs := strings.Join(append([]string{InitArgs}, cfg.GCSArgs...), " ")
-	appendLine := strings.Join([]string{BaseCmdline, "opengcs.bridge=virtio-serial", cfg.Extra, "--", initArgs}, " ")
-	args := []string{
-		"-accel", "tcg", "-nographic", "-nodefaults", "-no-reboot", "-no-user-config",
-		"-M", "q35", "-bios", QbootROM, "-m", fmt.Sprint(mem), "-smp", "1",
-		"-kernel", cfg.Image.Kernel, "-initrd", cfg.Image.Initrd,
-		"-append", appendLine,
-		"-serial", "file:" + v.Console,
-		"-device", "virtio-serial-pci,id=vser0,max_ports=8",
-		"-chardev", "socket,id=bridge,path=" + sock,
-		"-device", "virtserialport,bus=vser0.0,chardev=bridge,name=opengcs.bridge",
-		"-device", "virtio-scsi-pci,id=scsi0",
-		"-qmp", "unix:" + v.QMPPath + ",server=on,wait=off",
-	}
-	if cfg.TestOut {
-		v.TestOut = filepath.Join(cfg.Dir, "testout.log")
-		args = append(args,
-			"-chardev", "file,id=testout,path="+v.TestOut,
-			"-device", "virtserialport,bus=vser0.0,chardev=testout,name="+TestOutPortName)
-	}
-	logf, err := os.Create(v.Stderr)
-	if err != nil {
-		l.Close()
-		return nil, err
-	}
-	v.cmd = exec.Command(QEMUBinary, args...)
-	v.cmd.Stdout, v.cmd.Stderr = logf, logf
-	v.Started = time.Now()
-	if err := v.cmd.Start(); err != nil {
-		l.Close()
-		logf.Close()
-		return nil, fmt.Errorf("start qemu: %w", err)
-	}
-	go func() {
-		v.waitErr = v.cmd.Wait()
-		logf.Close()
-		close(v.exited)
-	}()
-	return v, nil
+	return &VM{VsockVM: vs, Stderr: vs.QEMULog}, nil
 }
 
-// Accept waits for QEMU to connect the bridge port's socket. QEMU
-// connects at start; data flows once the gcs opens the port.
-func (v *VM) Accept(ctx context.Context) (net.Conn, error) {
-	type res struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		c, err := v.listener.Accept()
-		ch <- res{c, err}
-	}()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return nil, fmt.Errorf("accept bridge: %w", r.err)
-		}
-		return r.c, nil
-	case <-v.exited:
-		v.listener.Close()
-		return nil, fmt.Errorf("%w: %v", ErrExited, v.waitErr)
-	case <-ctx.Done():
-		v.listener.Close()
-		return nil, fmt.Errorf("accept bridge: %w", ctx.Err())
-	}
-}
-
-// Exited is closed when QEMU has exited.
-func (v *VM) Exited() <-chan struct{} { return v.exited }
-
-// Wait waits for QEMU to exit or ctx to end.
-func (v *VM) Wait(ctx context.Context) error {
-	select {
-	case <-v.exited:
-		return v.waitErr
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Kill stops QEMU if it still runs and waits for it.
-func (v *VM) Kill() {
-	select {
-	case <-v.exited:
-	default:
-		_ = v.cmd.Process.Kill()
-		<-v.exited
-	}
-	v.listener.Close()
-}
-
-// Logs returns the console log and qemu's own output, for failure reports.
-func (v *VM) Logs() string {
-	con, _ := os.ReadFile(v.Console)
-	q, _ := os.ReadFile(v.Stderr)
-	return fmt.Sprintf("--- console ---\n%s\n--- qemu ---\n%s", con, q)
-}
+// Accept waits for the gcs to dial the bridge.
+func (v *VM) Accept(ctx context.Context) (net.Conn, error) { return v.AcceptBridge(ctx) }

@@ -42,6 +42,11 @@ type VsockConfig struct {
 	GCSArgs []string
 	// Accel is QEMU's accelerator (default tcg).
 	Accel string
+	// Extra are extra kernel parameters (before "--").
+	Extra string
+	// TestOut adds the TestOutPortName virtio-serial port (written to
+	// VsockVM.TestOut): a test-only output channel, not the bridge.
+	TestOut bool
 }
 
 // VsockVM is a running QEMU plus its vhost-vsock back-end. The host side
@@ -55,6 +60,7 @@ type VsockVM struct {
 	QEMULog    string // qemu's own output
 	BackendLog string // vhost-vsock's log
 	GCSLog     string // what the gcs (through vsockexec) wrote to port 109
+	TestOut    string // the test output port's file (VsockConfig.TestOut)
 	QMPPath    string
 	Started    time.Time
 
@@ -127,7 +133,7 @@ func StartVsock(cfg VsockConfig) (*VsockVM, error) {
 	if accel == "" {
 		accel = "tcg"
 	}
-	appendLine := strings.Join([]string{BaseCmdline, "--", strings.Join(append([]string{InitArgs}, cfg.GCSArgs...), " ")}, " ")
+	appendLine := strings.Join([]string{BaseCmdline, cfg.Extra, "--", strings.Join(append([]string{InitArgs}, cfg.GCSArgs...), " ")}, " ")
 	args := []string{
 		"-accel", accel, "-nographic", "-nodefaults", "-no-reboot", "-no-user-config",
 		"-M", "q35,memory-backend=mem", "-bios", QbootROM, "-m", fmt.Sprint(mem), "-smp", "1",
@@ -139,6 +145,12 @@ func StartVsock(cfg VsockConfig) (*VsockVM, error) {
 		"-device", "vhost-user-vsock-pci,chardev=vsock",
 		"-device", "virtio-scsi-pci,id=scsi0",
 		"-qmp", "unix:" + v.QMPPath + ",server=on,wait=off",
+	}
+	if cfg.TestOut {
+		v.TestOut = filepath.Join(cfg.Dir, "testout.log")
+		args = append(args, "-device", "virtio-serial-pci,id=vser0,max_ports=2",
+			"-chardev", "file,id=testout,path="+v.TestOut,
+			"-device", "virtserialport,bus=vser0.0,chardev=testout,name="+TestOutPortName)
 	}
 	qlog, err := os.Create(v.QEMULog)
 	if err != nil {
@@ -358,7 +370,7 @@ func (v *VsockVM) BackendExit(ctx context.Context) error {
 
 // DialQMP connects to QEMU's monitor.
 func (v *VsockVM) DialQMP(ctx context.Context) (*QMP, error) {
-	return (&VM{QMPPath: v.QMPPath}).DialQMP(ctx)
+	return (&VM{VsockVM: v}).DialQMP(ctx)
 }
 
 // Kill stops QEMU and the back-end if they still run.
