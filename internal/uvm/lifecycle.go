@@ -132,18 +132,31 @@ func (h *Host) ShutdownContainer(ctx context.Context, id string, graceful bool) 
 	return after, nil
 }
 
-// SignalProcess delivers a signal to a container process; 0 means
-// SIGKILL.
+// SignalProcess delivers a signal to a container process, or, with the
+// utility VM's id, to an external process the host started in the UVM; 0
+// means SIGKILL. The reference guest answers 0xC037010E for the UVM id, so
+// a host could not stop a process it started there; opengcs signals it.
 func (h *Host) SignalProcess(ctx context.Context, id string, pid uint32, signal int) error {
-	c, err := h.containers.lookup(id)
-	if err != nil {
-		return err
-	}
 	if signal == 0 {
 		signal = int(syscall.SIGKILL)
 	}
 	if signal < 0 || signal > 64 {
 		return prot.Errorf(prot.HrFail, "signal %d is not a Linux signal", signal)
+	}
+	if id == prot.NullContainerID {
+		if h.policy.Confidential() {
+			// A policy has no rule for it: as the reference.
+			return prot.Errorf(prot.HrVmcomputeSystemNotFound, "SignalProcess on the utility VM is not allowed under a security policy")
+		}
+		p, ok := h.externals.get(pid)
+		if !ok {
+			return prot.Errorf(prot.HrErrNotFound, "external process %d not found", pid)
+		}
+		return deliver(p, signal)
+	}
+	c, err := h.containers.lookup(id)
+	if err != nil {
+		return err
 	}
 	if err := h.enforceSignal(ctx, c, pid, signal); err != nil {
 		return err
@@ -162,6 +175,13 @@ func (h *Host) SignalProcess(ctx context.Context, id string, pid uint32, signal 
 	} else {
 		return prot.Errorf(prot.HrErrNotFound, "process %d not found in container %s", pid, id)
 	}
+	return deliver(p, signal)
+}
+
+// deliver signals p unless it has exited; a process that is gone is
+// 0x80070490.
+func deliver(p *process, signal int) error {
+	pid := p.pid
 	if p.exited() {
 		return prot.Errorf(prot.HrErrNotFound, "process %d has exited", pid)
 	}
