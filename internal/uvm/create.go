@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -141,7 +142,10 @@ func (h *Host) setupSpec(ctx context.Context, c *container, rollback *undo) erro
 		}
 		root = r
 		skip := oci.SkipPodNetworking(spec.Annotations)
-		if skip && c.nsID != "" && h.cfg.Network != nil {
+		// A virtual pod's sandbox, like one that skips pod networking, gets
+		// an empty namespace record: its adapters may arrive after it runs.
+		virtual := oci.IsVirtualPodSandbox(c.id, spec.Annotations)
+		if (skip || virtual) && c.nsID != "" && h.cfg.Network != nil {
 			h.cfg.Network.EnsureNamespace(c.nsID)
 		}
 		dns, err := h.dnsOf(c.nsID)
@@ -149,6 +153,9 @@ func (h *Host) setupSpec(ctx context.Context, c *container, rollback *undo) erro
 		case err == nil:
 			opts.DNS = dns
 		case skip:
+		case virtual && c.nsID == "":
+			// No namespace at all: an empty resolv.conf.
+			opts.DNS = &oci.DNS{}
 		default:
 			return prot.NewError(prot.HrFail, fmt.Errorf("sandbox %s: network namespace %q: %w", c.id, c.nsID, err))
 		}
@@ -169,7 +176,30 @@ func (h *Host) setupSpec(ctx context.Context, c *container, rollback *undo) erro
 		rollback.add(func() { h.pods.leave(c.sandboxID, c.sandboxID) })
 	}
 	rollback.add(func() { removeOwned(c.bundle, bundleRoots) })
+	if c.kind == oci.KindSandbox {
+		if root != c.bundle {
+			// A virtual pod's root lies beside the bundle.
+			rollback.add(func() { removeOwned(root, bundleRoots) })
+		}
+		// Undone first: nothing may be removed through these mounts.
+		rollback.add(func() { unmountPodRoot(root) })
+		if err := oci.PreparePodRoot(root); err != nil {
+			return prot.NewError(prot.HrFail, fmt.Errorf("Create %s: %w", c.id, err))
+		}
+	}
 	return nil
+}
+
+// unmountPodRoot unmounts and removes the shared directories of a pod root
+// (oci.PreparePodRoot) and everything mounted below them.
+func unmountPodRoot(root string) error {
+	var errs []error
+	for _, d := range oci.PodRootDirs() {
+		if err := unmountTree(filepath.Join(root, d)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // dnsOf returns the DNS settings of a network namespace record.

@@ -303,10 +303,8 @@ func (h *Host) DeleteContainerState(ctx context.Context, id string) error {
 	c.markDeleted()
 	var errs []error
 	if c.kind == oci.KindSandbox {
-		for _, dir := range []string{"sandboxMounts", "sandboxTmpfsMounts", "hugepages"} {
-			if err := unmountTree(filepath.Join(c.root, dir)); err != nil {
-				errs = append(errs, err)
-			}
+		if err := unmountPodRoot(c.root); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	// A container still running is killed rather than left behind.
@@ -339,6 +337,12 @@ func (h *Host) DeleteContainerState(ctx context.Context, id string) error {
 	}
 	if err := removeOwned(c.bundle, bundleRoots); err != nil {
 		errs = append(errs, err)
+	}
+	if c.kind == oci.KindSandbox && c.root != c.bundle {
+		// A virtual pod's root (pod files, logs) lies beside the bundle.
+		if err := removeOwned(c.root, bundleRoots); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if strings.HasPrefix(c.bundle, BundleRootV2+"/") && c.kind == oci.KindSandbox {
 		_ = os.Remove(filepath.Dir(c.bundle))
