@@ -309,9 +309,10 @@ func ApplyHostNetwork(spec *specs.Spec, enabled bool) {
 	spec.Linux.Namespaces = out
 }
 
-// AddTeeLogDirMount honours the tee-log-dir-mount annotation: it appends a
-// bind mount of <root>/logs onto the annotation's container path
-// (docs/lifecycle.md, "Create, step by step": Tee-log directory).
+// AddTeeLogDirMount honours the tee-log-dir-mount annotation: it creates
+// <root>/logs (mode 0777) if needed and appends a bind mount of it onto
+// the annotation's container path (docs/lifecycle.md, "Create, step by
+// step": Tee-log directory).
 func AddTeeLogDirMount(spec *specs.Spec, root string) error {
 	dest := spec.Annotations[AnnotationTeeLogDirMount]
 	if dest == "" {
@@ -319,6 +320,12 @@ func AddTeeLogDirMount(spec *specs.Spec, root string) error {
 	}
 	if strings.IndexByte(dest, 0) >= 0 {
 		return fmt.Errorf("%w: %s=%q", ErrInvalidAnnotation, AnnotationTeeLogDirMount, dest)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("tee log directory: %w", err)
+	}
+	if err := mkdirAllPerm(root, filepath.Join(root, LogsDir)); err != nil {
+		return fmt.Errorf("tee log directory: %w", err)
 	}
 	spec.Mounts = append(spec.Mounts, specs.Mount{
 		Destination: dest,

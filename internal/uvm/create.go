@@ -93,8 +93,21 @@ func (h *Host) CreateContainer(ctx context.Context, id string, settings *prot.VM
 	if err := h.setupSpec(ctx, c, &rollback); err != nil {
 		return err
 	}
+	// The tee-log annotations, for every kind, against the container's
+	// root (upstream internal/guest/runtime/hcsv2/uvm.go, CreateContainer):
+	// the log directory's mount before the policy sees the mounts, the log
+	// file only if the policy lets the init's stdio out.
+	if err := oci.AddTeeLogDirMount(spec, c.root); err != nil {
+		return prot.NewError(prot.HrFail, fmt.Errorf("Create %s: %w", id, err))
+	}
 	if err := h.enforceCreate(ctx, c, hostDevices, &rollback); err != nil {
 		return err
+	}
+	if l := spec.Annotations[oci.AnnotationTeeLogPath]; l != "" && c.stdioDenied {
+		return prot.Errorf(prot.HrFail, "Create %s: teeing the init's stdio to %q is denied: the policy does not allow stdio access", id, l)
+	}
+	if c.teeLog, err = oci.TeeLogPath(spec, c.root); err != nil {
+		return prot.NewError(prot.HrFail, fmt.Errorf("Create %s: %w", id, err))
 	}
 	oci.ApplyHostNetwork(spec, c.hostNetwork)
 	if spec.Linux != nil && spec.Linux.CgroupsPath != "" {

@@ -48,6 +48,9 @@ func (h *Host) watchInit(c *container) {
 	if err := c.initRelay.Wait(); err != nil {
 		log.WithError(err).Debug("init stdio relay ended")
 	}
+	if err := c.closeTee(); err != nil {
+		log.WithError(err).Warn("close tee log")
+	}
 	log.WithFields(logrus.Fields{"exitCode": code, "started": handed}).Info("container init exited")
 	c.init.finish(uint32(code))
 
@@ -312,6 +315,7 @@ func (h *Host) DeleteContainerState(ctx context.Context, id string) error {
 		errs = append(errs, fmt.Errorf("runtime delete: %w", err))
 	}
 	c.initRelay.Close()
+	_ = c.closeTee()
 	for _, p := range c.execs.all() {
 		if p.relay != nil {
 			p.relay.Close()
