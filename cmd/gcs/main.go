@@ -31,6 +31,7 @@ import (
 	"github.com/opengcs/opengcs/internal/storage"
 	"github.com/opengcs/opengcs/internal/storage/devices"
 	"github.com/opengcs/opengcs/internal/uvm"
+	"github.com/opengcs/opengcs/internal/vpci"
 	"github.com/opengcs/opengcs/service/gcs/bridge"
 	"github.com/opengcs/opengcs/service/gcs/handlers"
 	"github.com/opengcs/opengcs/service/gcs/prot"
@@ -292,6 +293,7 @@ func run(o *options, log *logrus.Logger) error {
 		Network:      netMgr,
 		DevRoot:      o.devRoot,
 		Policy:       enforcer,
+		VPCI:         vpci.New(devices.Roots{Sys: o.sysfsRoot, Dev: o.devRoot}),
 		Stats:        cgroups.StatsJSON,
 		UpdatePodMemoryLimit: func() error {
 			_, _, err := layout.UpdatePodsLimit()

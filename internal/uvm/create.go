@@ -136,6 +136,9 @@ func (h *Host) setupSpec(ctx context.Context, c *container, rollback *undo) erro
 	spec := c.spec
 	c.hostNetwork = oci.HostNetworkRequested(spec.Annotations)
 	opts := oci.Options{UVMHostname: h.hostname(), Bundle: c.bundle, DevRoot: h.cfg.DevRoot, Log: h.log.WithField("cid", c.id)}
+	if h.cfg.VPCI != nil {
+		opts.Assigned = h.cfg.VPCI
+	}
 	var root string
 	switch c.kind {
 	case oci.KindWorkload:
