@@ -64,11 +64,12 @@ const errUnexpectedSuccess = benchError("WaitForProcess on an unknown container 
 
 // BenchmarkRoundTrip measures request round trips through the real gcs,
 // one at a time and from parallel callers, and reports them per second.
+// Tracing is off (-trace=false): BenchmarkRoundTripTracing measures it.
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, level := range []string{"info", "debug"} {
 		for _, rq := range requests {
 			b.Run(level+"/"+rq.name+"/sequential", func(b *testing.B) {
-				_, c := startGCS(b, level)
+				_, c := startGCS(b, level, "-trace=false")
 				ctx := context.Background()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
@@ -79,7 +80,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rt/s")
 			})
 			b.Run(level+"/"+rq.name+"/parallel", func(b *testing.B) {
-				_, c := startGCS(b, level)
+				_, c := startGCS(b, level, "-trace=false")
 				ctx := context.Background()
 				b.SetParallelism(8)
 				b.ResetTimer()
