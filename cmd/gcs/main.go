@@ -30,7 +30,9 @@ import (
 	"github.com/opengcs/opengcs/internal/reaper"
 	"github.com/opengcs/opengcs/internal/storage"
 	"github.com/opengcs/opengcs/internal/storage/devices"
+	"github.com/opengcs/opengcs/internal/tracing"
 	"github.com/opengcs/opengcs/internal/uvm"
+	"github.com/opengcs/opengcs/internal/vpci"
 	"github.com/opengcs/opengcs/service/gcs/bridge"
 	"github.com/opengcs/opengcs/service/gcs/handlers"
 	"github.com/opengcs/opengcs/service/gcs/prot"
@@ -65,6 +67,7 @@ type options struct {
 	sysfsRoot        string
 	devRoot          string
 	memTrimInterval  time.Duration
+	trace            bool
 }
 
 // newFlagSet defines every flag of the gcs on o.
@@ -77,6 +80,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.UintVar(&o.kmsgLogLevel, "kmsgLogLevel", 4, "forward /dev/kmsg records with priority <= this (0-7)")
 	fs.BoolVar(&o.useInOutErr, "use-inouterr", false, "serve the bridge on stdin/stdout")
 	fs.BoolVar(&o.v4, "v4", false, "enable the v4 bridge protocol (required by every host)")
+	fs.BoolVar(&o.trace, "trace", true, "with -v4: a span per request, child of the host's trace context, logged when it ends")
 	fs.Uint64Var(&o.rootMemReserve, "root-mem-reserve-bytes", 75<<20, "memory kept out of the containers' cgroup limit")
 	fs.Uint64Var(&o.gcsMemLimit, "gcs-mem-limit-bytes", 50<<20, "memory use of the /gcs cgroup that triggers a warning")
 	fs.StringVar(&o.coreDumpLocation, "core-dump-location", "", "written to /proc/sys/kernel/core_pattern when set")
@@ -271,8 +275,14 @@ func run(o *options, log *logrus.Logger) error {
 	store := storage.NewManager(devices.Roots{Sys: o.sysfsRoot, Dev: o.devRoot}, tr, command.Reaper(rp),
 		storage.WithLogger(entry.WithField("component", "storage")))
 
+	var tracer *tracing.Tracer
+	if o.v4 && o.trace {
+		tracer = tracing.New(entry)
+		defer func() { _ = tracer.Shutdown(context.Background()) }()
+	}
 	mux := bridge.NewMux()
 	b := bridge.New(bridge.Config{
+		Tracer:         tracer,
 		Mux:            mux,
 		EnableV4:       o.v4,
 		Capabilities:   prot.LinuxCapabilities(),
@@ -292,6 +302,7 @@ func run(o *options, log *logrus.Logger) error {
 		Network:      netMgr,
 		DevRoot:      o.devRoot,
 		Policy:       enforcer,
+		VPCI:         vpci.New(devices.Roots{Sys: o.sysfsRoot, Dev: o.devRoot}),
 		Stats:        cgroups.StatsJSON,
 		UpdatePodMemoryLimit: func() error {
 			_, _, err := layout.UpdatePodsLimit()

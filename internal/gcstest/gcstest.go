@@ -56,6 +56,10 @@ type Options struct {
 	// JSON, as it does for a real host, and Start fails the test at
 	// cleanup if any line of the log is not a JSON entry (CheckLog).
 	TextLog bool
+	// Hostname, when set, gives the gcs a UTS namespace of its own whose
+	// kernel hostname is this value ("(none)" is what a VM booted without
+	// a hostname reports).
+	Hostname string
 }
 
 // GCS is a running gcs.
@@ -161,6 +165,11 @@ func start(dir string, o Options) (*GCS, error) {
 	mounts := `mount -t tmpfs -o mode=0755 tmpfs /run`
 	if o.PrivateTmp {
 		mounts += ` && mount -t tmpfs -o mode=1777 tmpfs /tmp`
+	}
+	if o.Hostname != "" {
+		args = append(args, "--uts")
+		mounts = `printf %s "$GCSTEST_HOSTNAME" > /proc/sys/kernel/hostname && ` + mounts
+		o.Env = append(o.Env, "GCSTEST_HOSTNAME="+o.Hostname)
 	}
 	args = append(args,
 		"--", "/bin/sh", "-c", mounts+` && exec "$0" "$@"`,

@@ -52,11 +52,15 @@
 //     like "<n>K|M|G"; linux.devices paths must be below /dev.
 //   - A numeric uid or gid that is out of uint32 range is always an error.
 //
-// # Not implemented
+// PreparePodRoot mounts the shared directories of a sandbox's pod root
+// (sandboxMounts/, sandboxTmpfsMounts/, hugepages/) and creates logs/.
 //
-// Assigned devices in windows.devices are refused with
-// ErrUnsupportedDevice: the NVIDIA GPU createRuntime hook ("gpu") and vPCI
-// device-node discovery ("vpci", "vpci-instance-id") are not implemented.
+// # Assigned devices
+//
+// vPCI devices in a workload's windows.devices ("vpci",
+// "vpci-instance-id") get their device nodes through Options.Assigned
+// (internal/vpci). GPUs ("gpu") are refused with ErrUnsupportedDevice: the
+// NVIDIA driver installation and createRuntime hook are not implemented.
 // Confidential-mode checks and security-policy enforcement are not part of
 // this package.
 package oci

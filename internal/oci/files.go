@@ -34,9 +34,23 @@ func ValidateHostname(name string) error {
 	return nil
 }
 
+// KernelNoHostname is what the kernel reports as the hostname of a system
+// whose hostname was never set, as in a utility VM booted without one. The
+// reference guest writes it into the pod files as it is (it takes
+// os.Hostname() for an empty spec hostname, upstream
+// internal/guest/runtime/hcsv2/sandbox_container.go and
+// standalone_container.go), so a written hostname may be this value too.
+const KernelNoHostname = "(none)"
+
+// validateWrittenHostname checks a hostname that goes into the pod files:
+// non-empty, and either a valid spec hostname or KernelNoHostname (which
+// cannot break a line of /etc/hosts either).
 func validateWrittenHostname(name string) error {
 	if name == "" {
 		return fmt.Errorf("%w: empty", ErrInvalidHostname)
+	}
+	if name == KernelNoHostname {
+		return nil
 	}
 	return ValidateHostname(name)
 }

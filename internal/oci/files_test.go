@@ -157,7 +157,15 @@ func TestWriteSandboxFiles(t *testing.T) {
 			name: "nil DNS writes no resolv.conf", hostname: "p", dns: nil,
 			files: map[string]string{"hostname": "p\n"},
 		},
+		{
+			name: "kernel without a hostname", hostname: "(none)", dns: nil,
+			files: map[string]string{
+				"hostname": "(none)\n",
+				"hosts":    "127.0.0.1 localhost\n127.0.0.1 (none)\n" + ipv6Hosts,
+			},
+		},
 		{name: "empty hostname", hostname: "", dns: dns, wantErr: ErrInvalidHostname},
+		{name: "parenthesised name other than (none)", hostname: "(x)", dns: dns, wantErr: ErrInvalidHostname},
 		{name: "bad hostname", hostname: "a;b", dns: dns, wantErr: ErrInvalidHostname},
 		{name: "bad DNS", hostname: "p", dns: &DNS{Search: strings.Split("1,2,3,4,5,6,7", ",")}, wantErr: ErrTooManySearchDomains},
 	}

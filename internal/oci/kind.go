@@ -108,6 +108,16 @@ func Classify(id string, annotations map[string]string) (Kind, string, error) {
 	}
 }
 
+// IsVirtualPodSandbox reports whether container id is the sandbox of a
+// virtual pod: its id is the virtual-pod-id annotation. Such a sandbox may
+// come before any adapter of its network namespace (the reference creates
+// the namespace record for it, upstream
+// internal/guest/runtime/hcsv2/sandbox_container.go).
+func IsVirtualPodSandbox(id string, annotations map[string]string) bool {
+	v := annotations[AnnotationVirtualPodID]
+	return v != "" && v == id
+}
+
 // SandboxRoot is the pod root directory of a sandbox whose bundle is bundle:
 // the bundle itself, or <dirname(bundle)>/virtual-pods/<V> for a container of
 // virtual pod V (docs/lifecycle.md, "Virtual pods" and "Guest directory

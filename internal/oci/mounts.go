@@ -87,6 +87,43 @@ func mkdirAllPerm(root, p string) error {
 	return err
 }
 
+// PodRootDirs lists the directories of a pod root that PreparePodRoot
+// mounts, in the order it mounts them.
+func PodRootDirs() [3]string {
+	return [3]string{SandboxMountsDir, SandboxTmpfsMountsDir, HugePagesDir}
+}
+
+// PreparePodRoot readies the pod root of a sandbox the way the reference
+// does at sandbox Create (upstream internal/guest/runtime/hcsv2/uvm.go,
+// setupSandbox*Path): sandboxMounts/ and hugepages/ become bind mounts of
+// themselves and sandboxTmpfsMounts/ a tmpfs, all three recursively shared
+// so that a mount made below them later (by the UVM, or by a workload
+// whose mount propagates) reaches every container of the pod; logs/ is
+// created with mode 0777 for the tee logs. On error the caller unmounts
+// and removes PodRootDirs below root.
+func PreparePodRoot(root string) error {
+	for _, d := range PodRootDirs() {
+		p := filepath.Join(root, d)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return fmt.Errorf("pod root: %w", err)
+		}
+		if d == SandboxTmpfsMountsDir {
+			if err := unix.Mount("tmpfs", p, "tmpfs", 0, ""); err != nil {
+				return fmt.Errorf("pod root: mount tmpfs on %s: %w", p, err)
+			}
+		} else if err := unix.Mount(p, p, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("pod root: bind %s onto itself: %w", p, err)
+		}
+		if err := unix.Mount("", p, "", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("pod root: make %s rshared: %w", p, err)
+		}
+	}
+	if err := mkdirAllPerm(root, filepath.Join(root, LogsDir)); err != nil {
+		return fmt.Errorf("pod root: logs directory: %w", err)
+	}
+	return nil
+}
+
 // resolveSandboxMount turns a sandbox:// or sandbox-tmp:// source into a
 // directory below the pod root's sandboxMounts/ or sandboxTmpfsMounts/,
 // creating it (0777) when missing.

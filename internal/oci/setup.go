@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
@@ -35,6 +36,15 @@ type Options struct {
 	DevRoot string
 	// Log receives the setup's notes; nil discards them.
 	Log *logrus.Entry
+	// Assigned finds the device nodes of assigned vPCI devices named in a
+	// workload's windows.devices; nil refuses them.
+	Assigned AssignedDevices
+}
+
+// AssignedDevices finds the UVM device nodes of a PCI device assigned over
+// VMBus (internal/vpci), waiting for them as the reference does.
+type AssignedDevices interface {
+	DeviceNodes(ctx context.Context, vmbusID string) ([]specs.LinuxDevice, error)
 }
 
 func (o Options) log() *logrus.Entry { return logging.Or(o.Log) }
@@ -147,9 +157,11 @@ func SetupSandbox(ctx context.Context, id, sandboxID, sandboxRoot string, spec *
 // in unless already mounted; the shm annotation is honoured; devices are
 // re-resolved against the UVM (or, privileged, all UVM devices are added);
 // the core rlimit and user name are applied; linux.cgroupsPath is
-// /pods/<sandboxID>/<id>; windows is cleared. Assigned devices in
-// windows.devices (GPU, vPCI) are not supported and fail with
-// ErrUnsupportedDevice.
+// /pods/<sandboxID>/<id>; windows is cleared. Assigned vPCI devices in
+// windows.devices ("vpci", "vpci-instance-id": the id is the VMBus instance
+// id) are waited for and their device nodes added with an allow rule each
+// (opts.Assigned); GPUs are refused with ErrUnsupportedDevice before
+// anything is done.
 func SetupWorkload(ctx context.Context, id, sandboxID, podRoot string, spec *specs.Spec, opts Options) error {
 	if err := checkSpec(spec); err != nil {
 		return fmt.Errorf("workload container %s: %w", id, err)
@@ -157,7 +169,7 @@ func SetupWorkload(ctx context.Context, id, sandboxID, podRoot string, spec *spe
 	if spec.Hostname != "" {
 		return fmt.Errorf("workload container %s: %w, got %q", id, ErrWorkloadHostname, spec.Hostname)
 	}
-	if err := checkAssignedDevices(opts.log(), spec); err != nil {
+	if err := checkAssignedDevices(opts.log(), spec, opts.Assigned != nil); err != nil {
 		return fmt.Errorf("workload container %s: %w", id, err)
 	}
 	if err := RewriteSpecialMounts(opts.log(), spec, podRoot); err != nil {
@@ -172,6 +184,9 @@ func SetupWorkload(ctx context.Context, id, sandboxID, podRoot string, spec *spe
 			return fmt.Errorf("workload container %s: %w", id, err)
 		}
 	} else if err := ResolveDevices(opts.log(), spec, opts.devRoot()); err != nil {
+		return fmt.Errorf("workload container %s: %w", id, err)
+	}
+	if err := addAssignedDevices(ctx, opts.log(), spec, opts.Assigned); err != nil {
 		return fmt.Errorf("workload container %s: %w", id, err)
 	}
 	if err := applyUserAndRLimit(spec, opts); err != nil {
@@ -273,19 +288,60 @@ func AddCoreRLimit(spec *specs.Spec, value string) error {
 	return nil
 }
 
+// Assigned device id types of windows.devices (upstream
+// internal/guest/spec/spec_devices.go).
+const (
+	deviceTypeGPU        = "gpu"
+	deviceTypeVPCILegacy = "vpci"
+	deviceTypeVPCI       = "vpci-instance-id"
+)
+
 // checkAssignedDevices refuses windows.devices entries this guest cannot
-// honour (GPU hooks and vPCI device discovery are not implemented);
-// unknown id types are logged and ignored as upstream does.
-func checkAssignedDevices(log *logrus.Entry, spec *specs.Spec) error {
+// honour before anything is done: GPUs (their driver installation and
+// NVIDIA hooks are not implemented), and vPCI devices when no lookup is
+// configured; unknown id types are logged and ignored as upstream does.
+func checkAssignedDevices(log *logrus.Entry, spec *specs.Spec, vpci bool) error {
 	if spec.Windows == nil {
 		return nil
 	}
 	for _, d := range spec.Windows.Devices {
 		switch d.IDType {
-		case "gpu", "vpci", "vpci-instance-id":
-			return fmt.Errorf("%w: %s device %q", ErrUnsupportedDevice, d.IDType, d.ID)
+		case deviceTypeGPU:
+			return fmt.Errorf("%w: gpu device %q: GPU driver installation and NVIDIA hooks are not implemented", ErrUnsupportedDevice, d.ID)
+		case deviceTypeVPCILegacy, deviceTypeVPCI:
+			if !vpci {
+				return fmt.Errorf("%w: %s device %q: no device lookup configured", ErrUnsupportedDevice, d.IDType, d.ID)
+			}
 		default:
 			log.WithFields(logrus.Fields{"id": d.ID, "idType": d.IDType}).Warn("ignoring assigned device of unknown type")
+		}
+	}
+	return nil
+}
+
+// assignedWait bounds the wait for an assigned device and its nodes (the
+// reference's bound).
+const assignedWait = 60 * time.Second
+
+// addAssignedDevices adds the device nodes of every vPCI device of
+// windows.devices to the spec, each with an "rwm" allow rule.
+func addAssignedDevices(ctx context.Context, log *logrus.Entry, spec *specs.Spec, a AssignedDevices) error {
+	if spec.Windows == nil || a == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, assignedWait)
+	defer cancel()
+	for _, d := range spec.Windows.Devices {
+		if d.IDType != deviceTypeVPCILegacy && d.IDType != deviceTypeVPCI {
+			continue
+		}
+		nodes, err := a.DeviceNodes(ctx, d.ID)
+		if err != nil {
+			return fmt.Errorf("assigned %s device %q: %w", d.IDType, d.ID, err)
+		}
+		ensureLinuxResources(spec)
+		for _, n := range nodes {
+			addDevice(log, spec, n, true)
 		}
 	}
 	return nil
@@ -309,9 +365,10 @@ func ApplyHostNetwork(spec *specs.Spec, enabled bool) {
 	spec.Linux.Namespaces = out
 }
 
-// AddTeeLogDirMount honours the tee-log-dir-mount annotation: it appends a
-// bind mount of <root>/logs onto the annotation's container path
-// (docs/lifecycle.md, "Create, step by step": Tee-log directory).
+// AddTeeLogDirMount honours the tee-log-dir-mount annotation: it creates
+// <root>/logs (mode 0777) if needed and appends a bind mount of it onto
+// the annotation's container path (docs/lifecycle.md, "Create, step by
+// step": Tee-log directory).
 func AddTeeLogDirMount(spec *specs.Spec, root string) error {
 	dest := spec.Annotations[AnnotationTeeLogDirMount]
 	if dest == "" {
@@ -319,6 +376,12 @@ func AddTeeLogDirMount(spec *specs.Spec, root string) error {
 	}
 	if strings.IndexByte(dest, 0) >= 0 {
 		return fmt.Errorf("%w: %s=%q", ErrInvalidAnnotation, AnnotationTeeLogDirMount, dest)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("tee log directory: %w", err)
+	}
+	if err := mkdirAllPerm(root, filepath.Join(root, LogsDir)); err != nil {
+		return fmt.Errorf("tee log directory: %w", err)
 	}
 	spec.Mounts = append(spec.Mounts, specs.Mount{
 		Destination: dest,

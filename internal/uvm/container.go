@@ -2,6 +2,7 @@ package uvm
 
 import (
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -57,6 +58,11 @@ type container struct {
 	bundle      string
 	scratch     string
 	spec        *specs.Spec
+	// teeLog is the file below the pod's logs/ that also receives the
+	// init's output (tee-log-path annotation); "" for none. teeFile is it
+	// opened, from the init's start until its output is relayed.
+	teeLog  string
+	teeFile atomic.Pointer[os.File]
 
 	state atomic.Int32
 	rc    runtime.Container
@@ -170,4 +176,12 @@ func (r *registry) lookup(id string) (*container, error) {
 		return nil, prot.Errorf(prot.HrFail, "container %s is still being created", id)
 	}
 	return c, nil
+}
+
+// closeTee closes the tee log file, once.
+func (c *container) closeTee() error {
+	if f := c.teeFile.Swap(nil); f != nil {
+		return f.Close()
+	}
+	return nil
 }

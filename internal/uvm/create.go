@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -92,8 +93,21 @@ func (h *Host) CreateContainer(ctx context.Context, id string, settings *prot.VM
 	if err := h.setupSpec(ctx, c, &rollback); err != nil {
 		return err
 	}
+	// The tee-log annotations, for every kind, against the container's
+	// root (upstream internal/guest/runtime/hcsv2/uvm.go, CreateContainer):
+	// the log directory's mount before the policy sees the mounts, the log
+	// file only if the policy lets the init's stdio out.
+	if err := oci.AddTeeLogDirMount(spec, c.root); err != nil {
+		return prot.NewError(prot.HrFail, fmt.Errorf("Create %s: %w", id, err))
+	}
 	if err := h.enforceCreate(ctx, c, hostDevices, &rollback); err != nil {
 		return err
+	}
+	if l := spec.Annotations[oci.AnnotationTeeLogPath]; l != "" && c.stdioDenied {
+		return prot.Errorf(prot.HrFail, "Create %s: teeing the init's stdio to %q is denied: the policy does not allow stdio access", id, l)
+	}
+	if c.teeLog, err = oci.TeeLogPath(spec, c.root); err != nil {
+		return prot.NewError(prot.HrFail, fmt.Errorf("Create %s: %w", id, err))
 	}
 	oci.ApplyHostNetwork(spec, c.hostNetwork)
 	if spec.Linux != nil && spec.Linux.CgroupsPath != "" {
@@ -122,6 +136,9 @@ func (h *Host) setupSpec(ctx context.Context, c *container, rollback *undo) erro
 	spec := c.spec
 	c.hostNetwork = oci.HostNetworkRequested(spec.Annotations)
 	opts := oci.Options{UVMHostname: h.hostname(), Bundle: c.bundle, DevRoot: h.cfg.DevRoot, Log: h.log.WithField("cid", c.id)}
+	if h.cfg.VPCI != nil {
+		opts.Assigned = h.cfg.VPCI
+	}
 	var root string
 	switch c.kind {
 	case oci.KindWorkload:
@@ -141,7 +158,10 @@ func (h *Host) setupSpec(ctx context.Context, c *container, rollback *undo) erro
 		}
 		root = r
 		skip := oci.SkipPodNetworking(spec.Annotations)
-		if skip && c.nsID != "" && h.cfg.Network != nil {
+		// A virtual pod's sandbox, like one that skips pod networking, gets
+		// an empty namespace record: its adapters may arrive after it runs.
+		virtual := oci.IsVirtualPodSandbox(c.id, spec.Annotations)
+		if (skip || virtual) && c.nsID != "" && h.cfg.Network != nil {
 			h.cfg.Network.EnsureNamespace(c.nsID)
 		}
 		dns, err := h.dnsOf(c.nsID)
@@ -149,6 +169,9 @@ func (h *Host) setupSpec(ctx context.Context, c *container, rollback *undo) erro
 		case err == nil:
 			opts.DNS = dns
 		case skip:
+		case virtual && c.nsID == "":
+			// No namespace at all: an empty resolv.conf.
+			opts.DNS = &oci.DNS{}
 		default:
 			return prot.NewError(prot.HrFail, fmt.Errorf("sandbox %s: network namespace %q: %w", c.id, c.nsID, err))
 		}
@@ -169,7 +192,30 @@ func (h *Host) setupSpec(ctx context.Context, c *container, rollback *undo) erro
 		rollback.add(func() { h.pods.leave(c.sandboxID, c.sandboxID) })
 	}
 	rollback.add(func() { removeOwned(c.bundle, bundleRoots) })
+	if c.kind == oci.KindSandbox {
+		if root != c.bundle {
+			// A virtual pod's root lies beside the bundle.
+			rollback.add(func() { removeOwned(root, bundleRoots) })
+		}
+		// Undone first: nothing may be removed through these mounts.
+		rollback.add(func() { unmountPodRoot(root) })
+		if err := oci.PreparePodRoot(root); err != nil {
+			return prot.NewError(prot.HrFail, fmt.Errorf("Create %s: %w", c.id, err))
+		}
+	}
 	return nil
+}
+
+// unmountPodRoot unmounts and removes the shared directories of a pod root
+// (oci.PreparePodRoot) and everything mounted below them.
+func unmountPodRoot(root string) error {
+	var errs []error
+	for _, d := range oci.PodRootDirs() {
+		if err := unmountTree(filepath.Join(root, d)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // dnsOf returns the DNS settings of a network namespace record.

@@ -3,6 +3,7 @@ package uvm
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"syscall"
 
@@ -56,13 +57,27 @@ func (h *Host) startInit(ctx context.Context, c *container, params *prot.Process
 	// their ports and the recent output replayed. Exec'd and external
 	// processes do not reconnect.
 	conns.EnableReconnect(h.cfg.Transport, ports)
+	if c.teeLog != "" {
+		// Appended to, never truncated: a file of the pod's logs/ may
+		// outlive a container (as the reference opens it).
+		f, err := os.OpenFile(c.teeLog, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o666)
+		if err != nil {
+			conns.Close()
+			c.setState(stateCreated)
+			return 0, prot.Errorf(prot.HrFail, "container %s tee log: %v", c.id, err)
+		}
+		c.teeFile.Store(f)
+		conns.Tee(f)
+	}
 	if err := c.initRelay.Start(conns); err != nil {
 		conns.Close()
+		_ = c.closeTee()
 		c.setState(stateCreated)
 		return 0, prot.Errorf(prot.HrFail, "container %s init stdio relay: %v", c.id, err)
 	}
 	if err := c.rc.Start(ctx); err != nil {
 		c.initRelay.Close()
+		_ = c.closeTee()
 		c.setState(stateCreated)
 		return 0, runtimeError(fmt.Sprintf("start %s", c.id), err)
 	}

@@ -59,6 +59,16 @@ type Config struct {
 	// Policy is the security policy seam (nil: open door until a policy
 	// arrives). Storage is wrapped so that every mount goes through it.
 	Policy *policy.Enforcer
+	// VPCI finds assigned PCI devices (nil: VPCIDevice and vPCI devices
+	// of a workload are refused).
+	VPCI VPCI
+}
+
+// VPCI finds a PCI device assigned over VMBus and its device nodes
+// (internal/vpci).
+type VPCI interface {
+	Wait(ctx context.Context, vmbusID string) (string, error)
+	DeviceNodes(ctx context.Context, vmbusID string) ([]specs.LinuxDevice, error)
 }
 
 // Host is the guest's state. It implements handlers.Guest.

@@ -48,6 +48,9 @@ func (h *Host) watchInit(c *container) {
 	if err := c.initRelay.Wait(); err != nil {
 		log.WithError(err).Debug("init stdio relay ended")
 	}
+	if err := c.closeTee(); err != nil {
+		log.WithError(err).Warn("close tee log")
+	}
 	log.WithFields(logrus.Fields{"exitCode": code, "started": handed}).Info("container init exited")
 	c.init.finish(uint32(code))
 
@@ -132,18 +135,31 @@ func (h *Host) ShutdownContainer(ctx context.Context, id string, graceful bool) 
 	return after, nil
 }
 
-// SignalProcess delivers a signal to a container process; 0 means
-// SIGKILL.
+// SignalProcess delivers a signal to a container process, or, with the
+// utility VM's id, to an external process the host started in the UVM; 0
+// means SIGKILL. The reference guest answers 0xC037010E for the UVM id, so
+// a host could not stop a process it started there; opengcs signals it.
 func (h *Host) SignalProcess(ctx context.Context, id string, pid uint32, signal int) error {
-	c, err := h.containers.lookup(id)
-	if err != nil {
-		return err
-	}
 	if signal == 0 {
 		signal = int(syscall.SIGKILL)
 	}
 	if signal < 0 || signal > 64 {
 		return prot.Errorf(prot.HrFail, "signal %d is not a Linux signal", signal)
+	}
+	if id == prot.NullContainerID {
+		if h.policy.Confidential() {
+			// A policy has no rule for it: as the reference.
+			return prot.Errorf(prot.HrVmcomputeSystemNotFound, "SignalProcess on the utility VM is not allowed under a security policy")
+		}
+		p, ok := h.externals.get(pid)
+		if !ok {
+			return prot.Errorf(prot.HrErrNotFound, "external process %d not found", pid)
+		}
+		return deliver(p, signal)
+	}
+	c, err := h.containers.lookup(id)
+	if err != nil {
+		return err
 	}
 	if err := h.enforceSignal(ctx, c, pid, signal); err != nil {
 		return err
@@ -162,6 +178,13 @@ func (h *Host) SignalProcess(ctx context.Context, id string, pid uint32, signal 
 	} else {
 		return prot.Errorf(prot.HrErrNotFound, "process %d not found in container %s", pid, id)
 	}
+	return deliver(p, signal)
+}
+
+// deliver signals p unless it has exited; a process that is gone is
+// 0x80070490.
+func deliver(p *process, signal int) error {
+	pid := p.pid
 	if p.exited() {
 		return prot.Errorf(prot.HrErrNotFound, "process %d has exited", pid)
 	}
@@ -283,10 +306,8 @@ func (h *Host) DeleteContainerState(ctx context.Context, id string) error {
 	c.markDeleted()
 	var errs []error
 	if c.kind == oci.KindSandbox {
-		for _, dir := range []string{"sandboxMounts", "sandboxTmpfsMounts", "hugepages"} {
-			if err := unmountTree(filepath.Join(c.root, dir)); err != nil {
-				errs = append(errs, err)
-			}
+		if err := unmountPodRoot(c.root); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	// A container still running is killed rather than left behind.
@@ -294,6 +315,7 @@ func (h *Host) DeleteContainerState(ctx context.Context, id string) error {
 		errs = append(errs, fmt.Errorf("runtime delete: %w", err))
 	}
 	c.initRelay.Close()
+	_ = c.closeTee()
 	for _, p := range c.execs.all() {
 		if p.relay != nil {
 			p.relay.Close()
@@ -319,6 +341,12 @@ func (h *Host) DeleteContainerState(ctx context.Context, id string) error {
 	}
 	if err := removeOwned(c.bundle, bundleRoots); err != nil {
 		errs = append(errs, err)
+	}
+	if c.kind == oci.KindSandbox && c.root != c.bundle {
+		// A virtual pod's root (pod files, logs) lies beside the bundle.
+		if err := removeOwned(c.root, bundleRoots); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if strings.HasPrefix(c.bundle, BundleRootV2+"/") && c.kind == oci.KindSandbox {
 		_ = os.Remove(filepath.Dir(c.bundle))

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/opengcs/opengcs/service/gcs/prot"
 )
@@ -67,7 +70,7 @@ func (h *Host) ModifySettings(ctx context.Context, id string, req *prot.Modifica
 		}
 		return h.modifyNetwork(ctx, req)
 	case prot.ResourceVPCIDevice:
-		return prot.Errorf(prot.HrFail, "VPCIDevice: assigned PCI devices are not supported by this gcs")
+		return h.modifyVPCI(ctx, req)
 	case prot.ResourceContainerConstraints:
 		return prot.Errorf(prot.HrVmcomputeSystemNotFound, "ContainerConstraints needs a container id, not the utility VM")
 	case prot.ResourceSecurityPolicy:
@@ -170,6 +173,37 @@ func (h *Host) modifyNetwork(ctx context.Context, req *prot.ModificationRequest)
 		return h.cfg.Network.RemoveAdapter(ctx, v.NamespaceID, v.ID)
 	}
 	return unsupported(req)
+}
+
+// vpciAddWait bounds how long VPCIDevice Add waits for the device (the
+// reference waits as long as the request lasts; a host that gave up
+// should not leave a request behind forever).
+const vpciAddWait = 60 * time.Second
+
+// modifyVPCI waits, on Add, for the assigned PCI device to show up in
+// sysfs, as the reference does (upstream
+// internal/guest/runtime/hcsv2/uvm.go, modifyMappedVPCIDevice); the device
+// is given to the containers whose spec names it at their Create. Like the
+// reference, only Add is served.
+func (h *Host) modifyVPCI(ctx context.Context, req *prot.ModificationRequest) error {
+	if h.cfg.VPCI == nil {
+		return prot.Errorf(prot.HrFail, "VPCIDevice: assigned PCI devices are not available in this gcs")
+	}
+	var v prot.LCOWMappedVPCIDevice
+	if err := decodeSettings(req, &v); err != nil {
+		return err
+	}
+	if req.RequestType != prot.RequestTypeAdd {
+		return unsupported(req)
+	}
+	ctx, cancel := context.WithTimeout(ctx, vpciAddWait)
+	defer cancel()
+	p, err := h.cfg.VPCI.Wait(ctx, v.VMBusGUID)
+	if err != nil {
+		return prot.Errorf(prot.HrFail, "VPCIDevice Add %s: %v", v.VMBusGUID, err)
+	}
+	h.log.WithFields(logrus.Fields{"vmbus": v.VMBusGUID, "path": p}).Info("assigned PCI device present")
+	return nil
 }
 
 // modifyContainer handles the only container-level resource.

@@ -418,6 +418,11 @@ func TestPolicyDenyAll(t *testing.T) {
 	denied(t, "create", err, "container creation denied due to policy", "")
 	_, err = s.c.ExecuteProcess(ctxErr(t), prot.NullContainerID, &prot.ProcessParameters{IsExternal: true, CommandArgs: []string{"true"}}, prot.ExecuteProcessVsockStdioRelaySettings{})
 	denied(t, "external process", err, "exec is denied due to policy", "invalid command")
+	// Signalling utility VM processes, which opengcs allows beyond the
+	// reference, is the reference's 0xC037010E under a policy.
+	if err := s.c.SignalProcess(ctxErr(t), prot.NullContainerID, 1, 9); hostclient.ResultOf(err) != prot.HrVmcomputeSystemNotFound {
+		t.Errorf("SignalProcess on the utility VM under a policy: %v, want %s", err, prot.HrVmcomputeSystemNotFound)
+	}
 	_, err = s.c.DumpStacks(ctxErr(t))
 	denied(t, "DumpStacks", err, "dump stacks denied due to policy", "dump_stacks")
 	_, err = s.c.GetProperties(ctxErr(t), id, prot.PtProcessList)

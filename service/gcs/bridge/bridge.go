@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/opengcs/opengcs/internal/logging"
+	"github.com/opengcs/opengcs/internal/tracing"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 )
 
@@ -44,6 +47,9 @@ type Config struct {
 	Sequential bool
 	// Log is the bridge's logger.
 	Log *logrus.Entry
+	// Tracer, when set, gives every request a span, a child of the trace
+	// context the host sent in it, and every notification a span.
+	Tracer *tracing.Tracer
 }
 
 // Bridge serves the protocol over successive connections.
@@ -96,7 +102,30 @@ func (b *Bridge) Notify(n *prot.ContainerNotification) {
 		return
 	}
 	b.log.WithFields(logrus.Fields{"cid": n.ContainerID, "type": n.Type}).Info("queue container notification")
+	span := noSpan()
+	if b.cfg.Tracer != nil {
+		_, span = b.cfg.Tracer.StartNotification(context.Background(), attribute.String("notification", fmt.Sprintf("%+v", *n)))
+	}
 	b.send(f)
+	span.End()
+}
+
+// noSpan stands for the span of a request when tracing is off.
+func noSpan() trace.Span { return trace.SpanFromContext(context.Background()) }
+
+// traceRequest starts the span of req (from the trace context the host
+// sent in it) when tracing is on, with the attributes the reference gives
+// it.
+func (b *Bridge) traceRequest(ctx context.Context, req *Request) (context.Context, trace.Span) {
+	if b.cfg.Tracer == nil {
+		return ctx, noSpan()
+	}
+	base := req.Base()
+	return b.cfg.Tracer.StartRequest(ctx, base.OpenTelemetrySpanContext,
+		attribute.Int64("message-id", int64(req.ID)),
+		attribute.String("message-type", req.Type.String()),
+		attribute.String("activityID", base.ActivityID),
+		attribute.String("cid", base.ContainerID))
 }
 
 // Pending reports the number of frames waiting to be written.
@@ -194,24 +223,25 @@ func (b *Bridge) readLoop(ctx context.Context, conn net.Conn, log *logrus.Entry)
 			return err
 		}
 		req := &Request{Type: h.Type, ID: h.ID, Body: body, Version: version}
+		rctx, span := b.traceRequest(ctx, req)
 
 		if b.cfg.EnableV4 && version == 0 && h.Type == prot.ComputeSystemNegotiateProtocolV1 {
 			// Negotiate inline so a request pipelined behind it sees the
 			// negotiated version.
-			resp, err := b.negotiate(req)
+			resp, err := b.negotiate(rctx, req)
 			if err == nil {
 				version = prot.ProtocolVersion
 			}
-			b.respond(req, resp, err, nil)
+			b.respond(req, resp, err, nil, span)
 			continue
 		}
 
 		h2, ok := b.route(req.Type, version)
 		if !ok {
-			b.respond(req, nil, prot.Errorf(prot.HrNotImpl, "%s is not supported in this state (negotiated version %d)", req.Type, version), nil)
+			b.respond(req, nil, prot.Errorf(prot.HrNotImpl, "%s is not supported in this state (negotiated version %d)", req.Type, version), nil, span)
 			continue
 		}
-		b.dispatch(ctx, req, h2)
+		b.dispatch(rctx, req, h2, span)
 	}
 }
 
@@ -223,16 +253,17 @@ func (b *Bridge) route(t prot.MessageIdentifier, version uint32) (Handler, bool)
 	return b.cfg.Mux.lookup(t)
 }
 
-func (b *Bridge) dispatch(ctx context.Context, req *Request, h Handler) {
+func (b *Bridge) dispatch(ctx context.Context, req *Request, h Handler, span trace.Span) {
 	run := func() {
 		defer b.inflight.Done()
 		after := &afterResponse{}
 		hctx := context.WithValue(ctx, afterKey{}, after)
 		resp, err := b.call(hctx, req, h)
 		if errors.Is(err, ErrNoResponse) {
+			span.End()
 			return
 		}
-		b.respond(req, resp, err, after)
+		b.respond(req, resp, err, after, span)
 	}
 	b.inflight.Add(1)
 	if b.cfg.Sequential && req.Type != prot.ComputeSystemWaitForProcessV1 {
@@ -260,11 +291,14 @@ func (b *Bridge) call(ctx context.Context, req *Request, h Handler) (resp prot.R
 	return h.ServeRequest(ctx, req)
 }
 
-// respond encodes and queues the response to req.
-func (b *Bridge) respond(req *Request, resp prot.Response, err error, after *afterResponse) {
+// respond encodes and queues the response to req, then ends the
+// request's span.
+func (b *Bridge) respond(req *Request, resp prot.Response, err error, after *afterResponse, span trace.Span) {
 	base := req.Base()
 	log := b.log.WithFields(logrus.Fields{"type": req.Type, "id": req.ID, "cid": base.ContainerID})
+	defer span.End()
 	if err != nil {
+		tracing.SetError(span, err)
 		resp = errorResponse(err)
 		log.WithError(err).WithField("result", prot.HResult(uint32(resp.Base().Result)).String()).Info("request failed")
 	} else if resp == nil {
@@ -286,6 +320,7 @@ func (b *Bridge) respond(req *Request, resp prot.Response, err error, after *aft
 		}
 	}
 	b.send(f)
+	span.SetAttributes(attribute.String("response-message-type", rt.String()))
 	if after != nil {
 		after.run()
 	}
@@ -333,11 +368,17 @@ func encodeFrame(t prot.MessageIdentifier, id uint64, body any) (frame, error) {
 }
 
 // negotiate implements NegotiateProtocol (docs/protocol.md, "Negotiation").
-func (b *Bridge) negotiate(req *Request) (prot.Response, error) {
+func (b *Bridge) negotiate(ctx context.Context, req *Request) (_ prot.Response, err error) {
+	_, span := tracing.Start(ctx, "opengcs::bridge::negotiateProtocolV2")
+	defer func() {
+		tracing.SetError(span, err)
+		span.End()
+	}()
 	var r prot.NegotiateProtocol
-	if err := prot.Decode(req.Body, &r, "NegotiateProtocol"); err != nil {
+	if err := req.Decode(&r, "NegotiateProtocol"); err != nil {
 		return nil, err
 	}
+	span.SetAttributes(attribute.String("cid", r.ContainerID))
 	if r.MaximumVersion < prot.ProtocolVersion || r.MinimumVersion > prot.ProtocolVersion {
 		return nil, prot.Errorf(prot.HrVmcomputeUnsupportedProtocolVersion,
 			"protocol version range %d-%d does not include %d", r.MinimumVersion, r.MaximumVersion, prot.ProtocolVersion)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengcs/opengcs/internal/tracing"
 	"github.com/opengcs/opengcs/service/gcs/bridge"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 )
@@ -46,7 +47,11 @@ func FuzzServe(f *testing.F) {
 			m.HandleFunc(prot.ComputeSystemDumpStacksV1, func(_ context.Context, r *bridge.Request) (prot.Response, error) {
 				return &prot.DumpStacksResponse{GuestStacks: string(r.Body)}, nil
 			})
-		}, func(c *bridge.Config) { c.MaxRequestSize = fuzzMaxRequest })
+		}, func(c *bridge.Config) {
+			c.MaxRequestSize = fuzzMaxRequest
+			// Spans take the host's trace context (otsc) from every frame.
+			c.Tracer = tracing.New(quietLog())
+		})
 		guest, host := socketPair(t)
 
 		var before, after runtime.MemStats
@@ -145,5 +150,8 @@ func fuzzServeSeeds(t testing.TB) [][]byte {
 		cat(neg, trunc),
 		cat(neg, frameBytes(t, 0x1abcdef1, 6, "{")),
 		cat(neg, frameBytes(t, prot.ComputeSystemStartV1, 7, "not json"), frameBytes(t, prot.ComputeSystemDumpStacksV1, 7, "<&>")),
+		cat(neg, frameBytes(t, prot.ComputeSystemStartV1, 8, `{"ContainerId":"c1","ActivityId":"a","otsc":{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","tracestate":"k=v","baggage":"a=b"}}`),
+			frameBytes(t, prot.ComputeSystemStartV1, 9, `{"ContainerId":"c1","otsc":{"traceparent":"ff-zz-00-01"}}`),
+			frameBytes(t, prot.ComputeSystemStartV1, 10, `{"ContainerId":"c1","otsc":{"traceparent":1}}`)),
 	}
 }

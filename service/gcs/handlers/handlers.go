@@ -2,9 +2,14 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/opengcs/opengcs/internal/debug"
+	"github.com/opengcs/opengcs/internal/tracing"
 	"github.com/opengcs/opengcs/service/gcs/bridge"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 )
@@ -45,18 +50,48 @@ type StackDumpPolicy interface {
 // Register installs every v4 handler on mux.
 func Register(mux *bridge.Mux, g Guest) {
 	h := &handlers{g: g}
-	mux.HandleFunc(prot.ComputeSystemCreateV1, h.create)
-	mux.HandleFunc(prot.ComputeSystemStartV1, h.start)
-	mux.HandleFunc(prot.ComputeSystemShutdownGracefulV1, h.shutdown(true))
-	mux.HandleFunc(prot.ComputeSystemShutdownForcedV1, h.shutdown(false))
-	mux.HandleFunc(prot.ComputeSystemExecuteProcessV1, h.executeProcess)
-	mux.HandleFunc(prot.ComputeSystemWaitForProcessV1, h.waitForProcess)
-	mux.HandleFunc(prot.ComputeSystemSignalProcessV1, h.signalProcess)
-	mux.HandleFunc(prot.ComputeSystemResizeConsoleV1, h.resizeConsole)
-	mux.HandleFunc(prot.ComputeSystemGetPropertiesV1, h.getProperties)
-	mux.HandleFunc(prot.ComputeSystemModifySettingsV1, h.modifySettings)
-	mux.HandleFunc(prot.ComputeSystemDumpStacksV1, h.dumpStacks)
-	mux.HandleFunc(prot.ComputeSystemDeleteContainerStateV1, h.deleteContainerState)
+	// Each handler runs in a child span of the request's, named as in
+	// the reference (upstream internal/guest/bridge/bridge_v2.go).
+	mux.HandleFunc(prot.ComputeSystemCreateV1, traced("createContainerV2", h.create))
+	mux.HandleFunc(prot.ComputeSystemStartV1, traced("startContainerV2", h.start))
+	mux.HandleFunc(prot.ComputeSystemShutdownGracefulV1, traced("shutdownContainerV2", h.shutdown(true)))
+	mux.HandleFunc(prot.ComputeSystemShutdownForcedV1, traced("killContainerV2", h.shutdown(false)))
+	mux.HandleFunc(prot.ComputeSystemExecuteProcessV1, traced("execProcessV2", h.executeProcess))
+	mux.HandleFunc(prot.ComputeSystemWaitForProcessV1, traced("waitOnProcessV2", h.waitForProcess))
+	mux.HandleFunc(prot.ComputeSystemSignalProcessV1, traced("signalProcessV2", h.signalProcess))
+	mux.HandleFunc(prot.ComputeSystemResizeConsoleV1, traced("resizeConsoleV2", h.resizeConsole))
+	mux.HandleFunc(prot.ComputeSystemGetPropertiesV1, traced("getPropertiesV2", h.getProperties))
+	mux.HandleFunc(prot.ComputeSystemModifySettingsV1, traced("modifySettingsV2", h.modifySettings))
+	mux.HandleFunc(prot.ComputeSystemDumpStacksV1, traced("dumpStacksV2", h.dumpStacks))
+	mux.HandleFunc(prot.ComputeSystemDeleteContainerStateV1, traced("deleteContainerStateV2", h.deleteContainerState))
+}
+
+type handlerFunc = func(context.Context, *bridge.Request) (prot.Response, error)
+
+// traced runs f in a span "opengcs::bridge::<name>" below the request's
+// span (none when tracing is off), with the container id as attribute
+// "cid" and the error, if any, as its status.
+func traced(name string, f handlerFunc) handlerFunc {
+	name = "opengcs::bridge::" + name
+	return func(ctx context.Context, req *bridge.Request) (prot.Response, error) {
+		ctx, span := tracing.Start(ctx, name)
+		resp, err := f(ctx, req)
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("cid", req.Base().ContainerID))
+			if !errors.Is(err, bridge.ErrNoResponse) {
+				tracing.SetError(span, err)
+			}
+		}
+		span.End()
+		return resp, err
+	}
+}
+
+// spanAttrs adds attributes to the handler's span.
+func spanAttrs(ctx context.Context, attrs ...attribute.KeyValue) {
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attrs...)
+	}
 }
 
 type handlers struct {
@@ -101,6 +136,7 @@ func (h *handlers) shutdown(graceful bool) func(context.Context, *bridge.Request
 		if err := req.Decode(&r, req.Type.String()); err != nil {
 			return nil, err
 		}
+		spanAttrs(ctx, attribute.Bool("graceful", graceful))
 		if r.ContainerID == prot.NullContainerID {
 			if err := h.g.ShutdownUVM(ctx); err != nil {
 				return nil, err
@@ -139,6 +175,7 @@ func (h *handlers) waitForProcess(ctx context.Context, req *bridge.Request) (pro
 	if err := req.Decode(&r, "WaitForProcess"); err != nil {
 		return nil, err
 	}
+	spanAttrs(ctx, attribute.Int64("pid", int64(r.ProcessID)), attribute.Int64("timeout-ms", int64(r.TimeoutInMs)))
 	timeout := time.Duration(-1)
 	if r.TimeoutInMs != prot.InfiniteWaitTimeout {
 		timeout = time.Duration(r.TimeoutInMs) * time.Millisecond
@@ -162,6 +199,7 @@ func (h *handlers) signalProcess(ctx context.Context, req *bridge.Request) (prot
 	if r.Options != nil {
 		sig = int(r.Options.Signal)
 	}
+	spanAttrs(ctx, attribute.Int64("pid", int64(r.ProcessID)), attribute.Int64("signal", int64(sig)))
 	if err := h.g.SignalProcess(ctx, r.ContainerID, r.ProcessID, sig); err != nil {
 		return nil, err
 	}
@@ -173,6 +211,7 @@ func (h *handlers) resizeConsole(ctx context.Context, req *bridge.Request) (prot
 	if err := req.Decode(&r, "ResizeConsole"); err != nil {
 		return nil, err
 	}
+	spanAttrs(ctx, attribute.Int64("pid", int64(r.ProcessID)), attribute.Int64("height", int64(r.Height)), attribute.Int64("width", int64(r.Width)))
 	if err := h.g.ResizeConsole(ctx, r.ContainerID, r.ProcessID, r.Height, r.Width); err != nil {
 		return nil, err
 	}

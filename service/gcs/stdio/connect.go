@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -41,7 +42,17 @@ type ConnectionSet struct {
 	// redial re-dials an output stream ("stdout", "stderr"); set by
 	// EnableReconnect.
 	redial func(ctx context.Context, stream string) (net.Conn, error)
+	// tee also receives every byte written to Out and Err; set by Tee.
+	tee io.Writer
 }
+
+// Tee makes the relay that takes these connections also write everything
+// it sends on the output streams to w, after the host connection took it
+// (a container init's tee log). w must be safe for concurrent writes
+// (stdout and stderr share it); an *os.File opened with O_APPEND is. A
+// failed write to w is logged once and the tee dropped; the host's
+// streams go on.
+func (s *ConnectionSet) Tee(w io.Writer) { s.tee = w }
 
 // Streams reports which connections are present.
 func (s *ConnectionSet) Streams() Streams {

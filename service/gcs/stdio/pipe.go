@@ -144,6 +144,7 @@ func (r *PipeRelay) Start(conns *ConnectionSet) error {
 		p := &outPump{name: s.name, src: s.src, dst: s.conn, idle: r.o.idle, ph: r.ph,
 			log: r.o.log.WithField("stream", s.name)}
 		r.armReconnect(p, conns)
+		p.tee = conns.tee
 		r.outWG.Add(1)
 		go r.relayOut(p)
 	}

@@ -45,13 +45,15 @@ type outPump struct {
 	redial  func(context.Context) (net.Conn, error)
 	ring    *replayRing
 	swapped func(old, c net.Conn)
+	// tee, when set, gets a copy of what dst took (ConnectionSet.Tee).
+	tee io.Writer
 }
 
 // run copies and returns the number of bytes relayed. A clean EOF gives a
 // nil error.
 func (p *outPump) run() (int64, error) {
 	var total int64
-	if !p.tty && p.redial == nil {
+	if !p.tty && p.redial == nil && p.tee == nil {
 		n, handled, err := p.spliceAll()
 		total += n
 		if handled {
@@ -239,6 +241,7 @@ func (p *outPump) copyAll() (written int64, err error) {
 				}
 				return written, fmt.Errorf("write %s: %w", p.name, werr)
 			}
+			p.teeWrite(buf[:n])
 			if perr := p.progress(); perr != nil {
 				return written, perr
 			}
@@ -357,5 +360,16 @@ func awaitHostClose(c net.Conn, timeout time.Duration) error {
 				return fmt.Errorf("wait for host close: %w", err)
 			}
 		}
+	}
+}
+
+// teeWrite copies b to the tee, if any; the first failure drops it.
+func (p *outPump) teeWrite(b []byte) {
+	if p.tee == nil {
+		return
+	}
+	if _, err := p.tee.Write(b); err != nil {
+		p.log.WithError(err).Warn("tee log write failed; no longer teeing this stream")
+		p.tee = nil
 	}
 }

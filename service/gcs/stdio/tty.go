@@ -82,6 +82,7 @@ func (r *TtyRelay) Start(conns *ConnectionSet) error {
 		p := &outPump{name: "stdout", src: r.master, dst: conns.Out, tty: true, idle: r.o.idle, ph: r.ph,
 			log: r.o.log.WithField("stream", "stdout")}
 		r.armReconnect(p, conns)
+		p.tee = conns.tee
 		r.outWG.Add(1)
 		go r.relayOut(p)
 	}
