@@ -25,7 +25,8 @@ type Image struct {
 var TestModules = initrd.PortableModules
 
 // BuildImage compiles init, vsockexec and gcs from the module at repo
-// (statically, CGO_ENABLED=0), and writes the initrd and the vmlinux into
+// (statically, CGO_ENABLED=0, with the Makefile's build tags, so the gcs
+// carries the Rego enforcer as in the production image), and writes the initrd and the vmlinux into
 // dir. runc is included when runcPath is not empty. The modules are
 // TestModules; the host programs are the production image's
 // (initrd.HostPrograms).
@@ -38,7 +39,7 @@ func BuildImage(repo, dir, runcPath string) (*Image, error) {
 	paths := map[string]string{}
 	for name, pkg := range bins {
 		out := filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", "rego", "-ldflags=-s -w", "-o", out, pkg)
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
