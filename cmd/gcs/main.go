@@ -66,6 +66,7 @@ type options struct {
 	cgroupRoot       string
 	sysfsRoot        string
 	devRoot          string
+	eagerCreate      bool
 	memTrimInterval  time.Duration
 	trace            bool
 }
@@ -100,6 +101,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.cgroupRoot, "cgroup-root", "/sys/fs/cgroup", "where the cgroup file systems are mounted")
 	fs.StringVar(&o.sysfsRoot, "sysfs-root", "/sys", "where hardware lookups read sysfs (tests point it at a fake tree)")
 	fs.StringVar(&o.devRoot, "dev-root", "/dev", "where hardware lookups find device nodes")
+	fs.BoolVar(&o.eagerCreate, "eager-create", false, "run runc create at every Create instead of one runc run at the init's start where possible (docs/containers.md)")
 	fs.DurationVar(&o.memTrimInterval, "memory-trim-interval", memtrim.DefaultInterval, "after a burst of work, return freed memory to the system once an interval passes quietly (0: never)")
 	return fs
 }
@@ -303,6 +305,7 @@ func run(o *options, log *logrus.Logger) error {
 		DevRoot:      o.devRoot,
 		Policy:       enforcer,
 		VPCI:         vpci.New(devices.Roots{Sys: o.sysfsRoot, Dev: o.devRoot}),
+		EagerCreate:  o.eagerCreate,
 		Stats:        cgroups.StatsJSON,
 		UpdatePodMemoryLimit: func() error {
 			_, _, err := layout.UpdatePodsLimit()

@@ -70,6 +70,10 @@ type container struct {
 	// when the host executes the init and hands over its ports.
 	initRelay stdio.Relay
 	init      *process
+	// initPid is the init's pid once known: at Create, or at the init's
+	// ExecuteProcess when the runtime deferred the create (deferred).
+	initPid  atomic.Uint32
+	deferred bool
 	execs     *processTable
 
 	// exitType is the notification type, set before a SIGTERM/SIGKILL is
@@ -106,6 +110,12 @@ func newContainer(id string) *container {
 	}
 	c.state.Store(int32(stateCreating))
 	return c
+}
+
+// isInit reports whether pid is the container's init.
+func (c *container) isInit(pid uint32) bool {
+	p := c.initPid.Load()
+	return p != 0 && p == pid && c.init != nil
 }
 
 func (c *container) getState() containerState  { return containerState(c.state.Load()) }

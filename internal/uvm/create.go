@@ -127,7 +127,7 @@ func (h *Host) CreateContainer(ctx context.Context, id string, settings *prot.VM
 	}
 	c.setState(stateCreated)
 	go h.watchInit(c)
-	log.WithField("pid", c.init.pid).Info("container created")
+	log.WithFields(logrus.Fields{"pid": c.initPid.Load(), "deferred": c.deferred}).Info("container created")
 	return nil
 }
 
@@ -248,7 +248,11 @@ func (h *Host) runtimeCreate(ctx context.Context, c *container, rollback *undo) 
 		cf := pipes.ChildFiles()
 		files = runtime.StdioFiles{Stdin: cf.In, Stdout: cf.Out, Stderr: cf.Err}
 	}
-	rc, err := h.cfg.Runtime.Create(ctx, c.id, c.bundle, files)
+	create := h.cfg.Runtime.Create
+	if c.deferred = h.canDefer(c); c.deferred {
+		create = h.cfg.Runtime.Prepare
+	}
+	rc, err := create(ctx, c.id, c.bundle, files)
 	if err != nil {
 		if pipes != nil {
 			pipes.Close()
@@ -277,7 +281,22 @@ func (h *Host) runtimeCreate(ctx context.Context, c *container, rollback *undo) 
 	c.rc = rc
 	c.initRelay = relay
 	c.init = newProcess(uint32(rc.Pid()), relay, func(sig int) error { return rc.Signal(syscall.Signal(sig)) })
+	c.initPid.Store(c.init.pid)
 	return nil
+}
+
+// canDefer reports whether the runtime may defer creating c until its init
+// is started (docs/containers.md, "Deferred create"): nothing between
+// Create and the init's ExecuteProcess needs its init or namespaces. A
+// sandbox's namespaces are joined by its workloads and may receive NICs,
+// a standalone container with a network namespace record gets its NICs
+// moved into the init's namespace at Create, and a terminal init's pty is
+// relayed from Create on: those are created eagerly.
+func (h *Host) canDefer(c *container) bool {
+	if h.cfg.EagerCreate || c.spec.Process.Terminal || c.kind == oci.KindSandbox {
+		return false
+	}
+	return c.kind == oci.KindWorkload || c.nsID == "" || h.cfg.Network == nil
 }
 
 // bindNetwork moves the namespace's NICs into a sandbox's or standalone

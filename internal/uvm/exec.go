@@ -81,9 +81,16 @@ func (h *Host) startInit(ctx context.Context, c *container, params *prot.Process
 		c.setState(stateCreated)
 		return 0, runtimeError(fmt.Sprintf("start %s", c.id), err)
 	}
+	if c.deferred {
+		// The init was created by this Start: publish its pid.
+		pid := uint32(c.rc.Pid())
+		c.init.pid = pid
+		c.initPid.Store(pid)
+	}
 	c.initHanded = true
-	h.log.WithFields(logrus.Fields{"cid": c.id, "pid": c.init.pid}).Info("container started")
-	return c.init.pid, nil
+	pid := c.initPid.Load()
+	h.log.WithFields(logrus.Fields{"cid": c.id, "pid": pid}).Info("container started")
+	return pid, nil
 }
 
 // execProcess runs a process in a running container (docs/lifecycle.md,

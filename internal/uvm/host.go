@@ -62,6 +62,10 @@ type Config struct {
 	// VPCI finds assigned PCI devices (nil: VPCIDevice and vPCI devices
 	// of a workload are refused).
 	VPCI VPCI
+	// EagerCreate creates every container at Create (runc create, then
+	// runc start) instead of deferring it to the init's start where the
+	// protocol allows (docs/containers.md, "Deferred create").
+	EagerCreate bool
 }
 
 // VPCI finds a PCI device assigned over VMBus and its device nodes
@@ -131,7 +135,7 @@ func (h *Host) WaitForProcess(ctx context.Context, id string, pid uint32, timeou
 	if err != nil {
 		return 0, nil, err
 	}
-	if c.init != nil && c.init.pid == pid {
+	if c.isInit(pid) {
 		code, err := c.init.wait(ctx, timeout)
 		if err != nil {
 			return 0, nil, err

@@ -26,8 +26,8 @@ import (
 // when the host was given the init, else (a container never started, or
 // started without its init) after a shutdown request has been answered.
 func (h *Host) watchInit(c *container) {
-	log := h.log.WithFields(logrus.Fields{"cid": c.id, "pid": c.init.pid})
 	code, err := c.rc.Wait(context.Background())
+	log := h.log.WithFields(logrus.Fields{"cid": c.id, "pid": c.initPid.Load()})
 	if err != nil {
 		log.WithError(err).Warn("waiting for init failed")
 		code = 255
@@ -110,6 +110,14 @@ func (h *Host) ShutdownContainer(ctx context.Context, id string, graceful bool) 
 		return after, nil
 	}
 	c.setExitType(nt)
+	if !handed {
+		// A container whose creation was deferred has no init to signal
+		// until the runtime creates it (docs/containers.md, "Deferred
+		// create").
+		if err := c.rc.Materialize(ctx); err != nil {
+			return nil, runtimeError(fmt.Sprintf("shutdown %s", id), err)
+		}
+	}
 	if sig == syscall.SIGKILL && !ownsPidNamespace(c) {
 		// Only runc knows to kill every process in the container's cgroup;
 		// it finds them by cgroup membership, not by a remembered pid.
@@ -165,7 +173,7 @@ func (h *Host) SignalProcess(ctx context.Context, id string, pid uint32, signal 
 		return err
 	}
 	var p *process
-	if c.init != nil && c.init.pid == pid {
+	if c.isInit(pid) {
 		p = c.init
 		switch syscall.Signal(signal) {
 		case syscall.SIGTERM:
@@ -213,7 +221,7 @@ func (h *Host) ResizeConsole(ctx context.Context, id string, pid uint32, height,
 		if err != nil {
 			return err
 		}
-		if c.init != nil && c.init.pid == pid {
+		if c.isInit(pid) {
 			p = c.init
 		} else if e, ok := c.execs.get(pid); ok {
 			p = e
@@ -254,6 +262,10 @@ func (h *Host) GetProperties(ctx context.Context, id string, q *prot.PropertyQue
 		case prot.PtStatistics:
 			if h.cfg.Stats == nil {
 				return nil, prot.Errorf(prot.HrFail, "statistics are not available")
+			}
+			// The cgroup exists once the runtime created the container.
+			if err := c.rc.Materialize(ctx); err != nil {
+				return nil, runtimeError(fmt.Sprintf("statistics of %s", id), err)
 			}
 			m, err := h.cfg.Stats(c.cgroupPath)
 			if err != nil {

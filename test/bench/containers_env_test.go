@@ -173,6 +173,11 @@ func (e *ctrEnv) notification(ctx context.Context, id string) error {
 // container part (Create through DeleteContainerState) and of the layer
 // requests.
 func (e *ctrEnv) gcsLifecycle(id string, args ...string) (ctr, layers time.Duration, out []byte, err error) {
+	return e.gcsLifecycleStdio(id, true, args...)
+}
+
+// gcsLifecycleStdio is gcsLifecycle with the init's stdout relayed or not.
+func (e *ctrEnv) gcsLifecycleStdio(id string, stdout bool, args ...string) (ctr, layers time.Duration, out []byte, err error) {
 	ctx, cancel := ctxFor(60 * time.Second)
 	defer cancel()
 	t0 := time.Now()
@@ -180,15 +185,17 @@ func (e *ctrEnv) gcsLifecycle(id string, args ...string) (ctr, layers time.Durat
 		return 0, 0, nil, err
 	}
 	t1 := time.Now()
-	pid, st, err := e.startContainer(ctx, id, e.spec(id, args...), true)
+	pid, st, err := e.startContainer(ctx, id, e.spec(id, args...), stdout)
 	if err != nil {
 		return 0, 0, nil, err
 	}
 	defer st.Close()
-	out, err = io.ReadAll(st.Conn(hostclient.StdOut))
-	st.Conn(hostclient.StdOut).Close()
-	if err != nil {
-		return 0, 0, nil, fmt.Errorf("read stdout of %s: %w", id, err)
+	if stdout {
+		out, err = io.ReadAll(st.Conn(hostclient.StdOut))
+		st.Conn(hostclient.StdOut).Close()
+		if err != nil {
+			return 0, 0, nil, fmt.Errorf("read stdout of %s: %w", id, err)
+		}
 	}
 	code, err := e.c.WaitForProcess(ctx, id, pid, prot.InfiniteWaitTimeout)
 	if err != nil {
@@ -377,17 +384,52 @@ func (e *ctrEnv) runcStartDetached(id string) error {
 	return nil
 }
 
-// runcExec is the baseline of an exec: `runc exec` in the foreground with
-// stdout on a pipe read to EOF.
-func (e *ctrEnv) runcExec(id string, args ...string) ([]byte, error) {
-	var out, stderr bytes.Buffer
-	cmd := e.runcCmd("exec", append([]string{id}, args...)...)
-	cmd.Stdout = &out
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("runc exec %s: %w: %s", id, err, stderr.Bytes())
+// runcExecDetached is the baseline of an exec: `runc exec --detach
+// --pid-file` with stdout on a pipe read to EOF (or /dev/null), then the
+// process reaped by this process, which must be a child subreaper.
+func (e *ctrEnv) runcExecDetached(id string, stdout bool, args ...string) ([]byte, error) {
+	pidFile := filepath.Join(e.runcLogDir, id+".exec.pid")
+	defer os.Remove(pidFile)
+	cmd := e.runcCmd("exec", append([]string{"--detach", "--pid-file", pidFile, id}, args...)...)
+	var r, w *os.File
+	if stdout {
+		var err error
+		if r, w, err = os.Pipe(); err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		cmd.Stdout = w
 	}
-	return out.Bytes(), nil
+	err := cmd.Run()
+	if w != nil {
+		w.Close()
+	}
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(e.runcLogDir, "exec.log"))
+		return nil, fmt.Errorf("runc exec --detach %s: %w: %s", id, err, log)
+	}
+	var out []byte
+	if r != nil {
+		if out, err = io.ReadAll(r); err != nil {
+			return nil, err
+		}
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return nil, fmt.Errorf("exec pid file of %s: %q", id, data)
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil {
+		return nil, fmt.Errorf("reap exec %d in %s: %w", pid, id, err)
+	}
+	if ws.ExitStatus() != 0 {
+		return nil, fmt.Errorf("exec in %s exited with %d", id, ws.ExitStatus())
+	}
+	return out, nil
 }
 
 // sink is the host side of a stdout stream in the throughput benchmark:

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -22,18 +23,62 @@ func reportSideBySide(b *testing.B, gcs, base time.Duration, gcsUnit, baseUnit, 
 	b.ReportMetric(float64(gcs)/float64(base), ratioUnit)
 }
 
+// pairs collects the ratio gcs/baseline of each iteration, for the median.
+type pairs []float64
+
+func (p *pairs) add(gcs, base time.Duration) {
+	if base > 0 {
+		*p = append(*p, float64(gcs)/float64(base))
+	}
+}
+
+// median is the median of the pair ratios (0 without any).
+func (p pairs) median() float64 {
+	if len(p) == 0 {
+		return 0
+	}
+	s := slices.Clone(p)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// lifecycleCases are the containers of the lifecycle and exec benchmarks:
+// `true` without stdio (the issue's figure) and `echo hi` with stdout
+// relayed to the host.
+var lifecycleCases = []struct {
+	name   string
+	args   []string
+	stdout bool
+}{
+	{"true", []string{"true"}, false},
+	{"echo", []string{"echo", "hi"}, true},
+}
+
 // BenchmarkContainerLifecycle runs, alternately in the same loop, one
-// container through the gcs (Create, Start, init with stdout relayed,
-// output to EOF, Wait, notification, DeleteContainerState) and one plain
-// `runc run --no-pivot` of a bundle with the config the gcs wrote, stdout
-// read to EOF. The CombinedLayers requests around each gcs container are
-// reported separately (layers-ns/op): the baseline has no overlay. A
-// third column (runc-split) runs the same bundle as runc create, runc
-// start, wait, runc delete: the three runc executions the gcs needs
-// because the protocol separates Create from Start.
+// container through the gcs (Create, Start, init started with or without
+// stdout relayed, output to EOF, Wait, notification,
+// DeleteContainerState) and one plain `runc run --no-pivot` of a bundle
+// with the config the gcs wrote, stdout read to EOF. The CombinedLayers
+// requests around each gcs container are reported separately
+// (layers-ns/op): the baseline has no overlay. A third column (runc-split)
+// runs the same bundle as runc create, runc start, wait, runc delete: what
+// three runc executions cost. gcs/runc is the ratio of the totals,
+// gcs/runc-median the median of the per-iteration ratios.
 func BenchmarkContainerLifecycle(b *testing.B) {
+	for _, tc := range lifecycleCases {
+		b.Run(tc.name, func(b *testing.B) { benchLifecycle(b, tc.args, tc.stdout) })
+	}
+}
+
+func benchLifecycle(b *testing.B, args []string, stdout bool) {
 	e := newCtrEnv(b)
-	args := []string{"echo", "hi"}
+	want := ""
+	if stdout {
+		want = "hi\n"
+	}
 	// Warm up both paths, and take the baseline's config from the gcs's
 	// first container.
 	warm := newContainerID("gcs")
@@ -42,14 +87,16 @@ func BenchmarkContainerLifecycle(b *testing.B) {
 	if err := e.addLayers(ctx, warm); err != nil {
 		b.Fatal(err)
 	}
-	pid, st, err := e.startContainer(ctx, warm, e.spec(warm, args...), true)
+	pid, st, err := e.startContainer(ctx, warm, e.spec(warm, args...), stdout)
 	if err != nil {
 		b.Fatal(err)
 	}
 	if err := e.baselineBundle(warm); err != nil {
 		b.Fatal(err)
 	}
-	_, _ = io.ReadAll(st.Conn(hostclient.StdOut))
+	if stdout {
+		_, _ = io.ReadAll(st.Conn(hostclient.StdOut))
+	}
 	st.Close()
 	if _, err := e.c.WaitForProcess(ctx, warm, pid, prot.InfiniteWaitTimeout); err != nil {
 		b.Fatal(err)
@@ -66,20 +113,22 @@ func BenchmarkContainerLifecycle(b *testing.B) {
 
 	childSubreaper(b)
 	var gcsTime, runcTime, splitTime, layerTime time.Duration
+	var last [3]time.Duration
 	gcsRun := func() error {
 		id := newContainerID("gcs")
-		ctr, layers, out, err := e.gcsLifecycle(id, args...)
+		ctr, layers, out, err := e.gcsLifecycleStdio(id, stdout, args...)
 		if err != nil {
 			return err
 		}
-		if string(out) != "hi\n" {
+		if string(out) != want {
 			return fmt.Errorf("gcs container output %q", out)
 		}
 		gcsTime += ctr
 		layerTime += layers
+		last[0] = ctr
 		return nil
 	}
-	baseline := func(kind string, run func(string) ([]byte, error), total *time.Duration) func() error {
+	baseline := func(kind string, run func(string) ([]byte, error), total, last *time.Duration) func() error {
 		return func() error {
 			id := newContainerID(kind)
 			if err := e.setBaselineConfig(id, args...); err != nil {
@@ -87,11 +136,13 @@ func BenchmarkContainerLifecycle(b *testing.B) {
 			}
 			t0 := time.Now()
 			out, err := run(id)
-			*total += time.Since(t0)
+			d := time.Since(t0)
+			*total += d
+			*last = d
 			if err != nil {
 				return err
 			}
-			if string(out) != "hi\n" {
+			if string(out) != want {
 				return fmt.Errorf("%s container output %q", kind, out)
 			}
 			return nil
@@ -100,7 +151,8 @@ func BenchmarkContainerLifecycle(b *testing.B) {
 	// The order rotates every iteration: a container's teardown leaves
 	// deferred kernel work (cgroup and mount release) that slows whatever
 	// runs next, so each variant follows each other one equally often.
-	variants := []func() error{gcsRun, baseline("runc", e.runcRun, &runcTime), baseline("split", e.runcSplit, &splitTime)}
+	variants := []func() error{gcsRun, baseline("runc", e.runcRun, &runcTime, &last[1]), baseline("split", e.runcSplit, &splitTime, &last[2])}
+	var ratios, splitRatios pairs
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for k := range variants {
@@ -108,22 +160,38 @@ func BenchmarkContainerLifecycle(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		ratios.add(last[0], last[1])
+		splitRatios.add(last[0], last[2])
 	}
 	reportSideBySide(b, gcsTime, runcTime, "gcs-ns/op", "runc-ns/op", "gcs/runc")
+	b.ReportMetric(ratios.median(), "gcs/runc-median")
 	b.ReportMetric(float64(splitTime.Nanoseconds())/float64(b.N), "runc-split-ns/op")
-	b.ReportMetric(float64(gcsTime)/float64(splitTime), "gcs/runc-split")
+	b.ReportMetric(splitRatios.median(), "gcs/runc-split-median")
 	b.ReportMetric(float64(layerTime.Nanoseconds())/float64(b.N), "layers-ns/op")
 	b.ReportMetric(float64(gcsTime+layerTime)/float64(runcTime), "gcs+layers/runc")
 }
 
-// BenchmarkExec runs, alternately, `echo hi` as an exec'd process through
-// the gcs (ExecuteProcess with stdout relayed, output to EOF, Wait) in a
-// gcs container and `runc exec` of the same command in a baseline
-// container started from the same config.
+// BenchmarkExec runs, alternately and swapping the order every iteration,
+// a process exec'd through the gcs (ExecuteProcess with or without stdout
+// relayed, output to EOF, WaitForProcess) in a gcs container, and
+// `runc exec --detach --pid-file` of the same command in a baseline
+// container started from the same config, with stdout (if any) read to
+// EOF and the process reaped by this process (a child subreaper).
+// gcs/runc-median is the median of the per-iteration ratios.
 func BenchmarkExec(b *testing.B) {
+	for _, tc := range lifecycleCases {
+		b.Run(tc.name, func(b *testing.B) { benchExec(b, tc.args, tc.stdout) })
+	}
+}
+
+func benchExec(b *testing.B, args []string, stdout bool) {
 	e := newCtrEnv(b)
 	ctx, cancel := ctxFor(60 * time.Second)
 	defer cancel()
+	want := ""
+	if stdout {
+		want = "hi\n"
+	}
 	id := newContainerID("gcs")
 	if err := e.addLayers(ctx, id); err != nil {
 		b.Fatal(err)
@@ -151,31 +219,35 @@ func BenchmarkExec(b *testing.B) {
 	if err := e.runcStartDetached(rid); err != nil {
 		b.Fatal(err)
 	}
+	childSubreaper(b)
 
-	proc := procArgs("echo", "hi")
+	proc := procArgs(args...)
 	gcsExec := func() error {
-		pid, st, err := e.execute(ctx, id, proc, true)
+		pid, st, err := e.execute(ctx, id, proc, stdout)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		out, err := io.ReadAll(st.Conn(hostclient.StdOut))
-		st.Conn(hostclient.StdOut).Close()
-		if err != nil {
-			return err
+		var out []byte
+		if stdout {
+			out, err = io.ReadAll(st.Conn(hostclient.StdOut))
+			st.Conn(hostclient.StdOut).Close()
+			if err != nil {
+				return err
+			}
 		}
 		code, err := e.c.WaitForProcess(ctx, id, pid, prot.InfiniteWaitTimeout)
 		if err != nil {
 			return err
 		}
-		if code != 0 || string(out) != "hi\n" {
+		if code != 0 || string(out) != want {
 			return fmt.Errorf("exec: exit %d, output %q", code, out)
 		}
 		return nil
 	}
 	runcExec := func() error {
-		out, err := e.runcExec(rid, "echo", "hi")
-		if err == nil && string(out) != "hi\n" {
+		out, err := e.runcExecDetached(rid, stdout, args...)
+		if err == nil && string(out) != want {
 			err = fmt.Errorf("runc exec output %q", out)
 		}
 		return err
@@ -187,20 +259,28 @@ func BenchmarkExec(b *testing.B) {
 	}
 
 	var gcsTime, runcTime time.Duration
+	var ratios pairs
+	timed := func(f func() error) time.Duration {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0)
+	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		t0 := time.Now()
-		if err := gcsExec(); err != nil {
-			b.Fatal(err)
+		var g, r time.Duration
+		if i%2 == 0 {
+			g, r = timed(gcsExec), timed(runcExec)
+		} else {
+			r, g = timed(runcExec), timed(gcsExec)
 		}
-		t1 := time.Now()
-		if err := runcExec(); err != nil {
-			b.Fatal(err)
-		}
-		gcsTime += t1.Sub(t0)
-		runcTime += time.Since(t1)
+		gcsTime += g
+		runcTime += r
+		ratios.add(g, r)
 	}
 	reportSideBySide(b, gcsTime, runcTime, "gcs-ns/op", "runc-ns/op", "gcs/runc")
+	b.ReportMetric(ratios.median(), "gcs/runc-median")
 }
 
 // streamMiB is what one throughput iteration moves.

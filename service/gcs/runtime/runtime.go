@@ -44,6 +44,13 @@ type Runtime interface {
 	// rootfs) without starting its init. The init's stdio is stdio, or a
 	// pty (Container.Console) if config.json asks for a terminal.
 	Create(ctx context.Context, id, bundle string, stdio StdioFiles) (Container, error)
+	// Prepare is Create with the runtime's work deferred: nothing runs
+	// until Start, which creates and starts the container in one step
+	// (runc run), or until another method needs the container to exist,
+	// which creates it first (runc create). Errors of the deferred work
+	// are returned by that method. Pid is 0 and Console nil until then.
+	// The runtime keeps its own duplicates of stdio.
+	Prepare(ctx context.Context, id, bundle string, stdio StdioFiles) (Container, error)
 	// Get returns a container created by this Runtime and not yet deleted.
 	Get(id string) (Container, error)
 	// List returns the state of every container the underlying runtime knows,
@@ -60,8 +67,12 @@ type Container interface {
 	Pid() int
 	// Console is the init's pty master, or nil without a terminal.
 	Console() *os.File
-	// Start runs the init's program (runc start).
+	// Start runs the init's program (runc start; runc run for a
+	// container from Prepare).
 	Start(ctx context.Context) error
+	// Materialize creates a container whose creation Prepare deferred, so
+	// that its init and cgroup exist; a no-op otherwise.
+	Materialize(ctx context.Context) error
 	// Exec starts proc inside the running container (runc exec -d).
 	Exec(ctx context.Context, proc *specs.Process, stdio StdioFiles) (Process, error)
 	// Kill sends sig to the container (runc kill [--all]). What reaches

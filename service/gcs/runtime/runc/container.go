@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -22,18 +23,98 @@ import (
 // Container is a container created by Runtime. It implements
 // runtime.Container.
 type Container struct {
-	r       *Runtime
-	id      string
-	bundle  string
+	r      *Runtime
+	id     string
+	bundle string
+
+	// mu guards the fields below and serialises the deferred runc create
+	// or run with everything that needs the container to exist.
+	mu sync.Mutex
+	// pending is set while a Prepare'd container is not known to runc yet.
+	pending *pendingCreate
+	// deleted is set by Delete of a pending container.
+	deleted bool
+	// ready is closed once init is set, or once a pending container was
+	// deleted without ever running.
+	ready   chan struct{}
 	init    *reaper.Proc
 	console *os.File
 }
+
+// pendingCreate is what a deferred create needs: the driver's own copies
+// of the init's stdio.
+type pendingCreate struct {
+	stdio runtime.StdioFiles
+}
+
+func (p *pendingCreate) close() {
+	for _, f := range []*os.File{p.stdio.Stdin, p.stdio.Stdout, p.stdio.Stderr} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// ExitCodeNeverStarted is what Wait returns for a Prepare'd container
+// deleted before runc ever ran it: the code of an init killed by SIGKILL,
+// which is what a created container's init reports after a forced delete.
+const ExitCodeNeverStarted = 128 + int(unix.SIGKILL)
 
 var _ runtime.Container = (*Container)(nil)
 
 // Create runs `runc create`. Whether the init gets a terminal is read from
 // <bundle>/config.json.
-func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio runtime.StdioFiles) (_ runtime.Container, err error) {
+func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio runtime.StdioFiles) (runtime.Container, error) {
+	c, err := r.newContainer(id, bundle)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.launch(ctx, "create", stdio); err != nil {
+		os.RemoveAll(r.containerDir(id))
+		r.release(id)
+		return nil, err
+	}
+	r.register(c)
+	return c, nil
+}
+
+// Prepare records the container without running runc: Start then runs
+// `runc run --detach` (one runc execution instead of create and start),
+// and any other method that needs the container to exist runs
+// `runc create` first. The driver keeps its own duplicates of stdio until
+// then.
+func (r *Runtime) Prepare(ctx context.Context, id, bundle string, stdio runtime.StdioFiles) (runtime.Container, error) {
+	c, err := r.newContainer(id, bundle)
+	if err != nil {
+		return nil, err
+	}
+	p := &pendingCreate{}
+	for _, f := range []struct {
+		src *os.File
+		dst **os.File
+	}{{stdio.Stdin, &p.stdio.Stdin}, {stdio.Stdout, &p.stdio.Stdout}, {stdio.Stderr, &p.stdio.Stderr}} {
+		if f.src == nil {
+			continue
+		}
+		fd, err := unix.FcntlInt(f.src.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			p.close()
+			os.RemoveAll(r.containerDir(id))
+			r.release(id)
+			return nil, fmt.Errorf("prepare %s: duplicate stdio: %w", id, err)
+		}
+		*f.dst = os.NewFile(uintptr(fd), f.src.Name())
+	}
+	c.pending = p
+	r.register(c)
+	r.log.WithFields(logrus.Fields{"cid": id, "bundle": c.bundle}).Debug("runc: container prepared; create deferred")
+	return c, nil
+}
+
+// newContainer reserves id and creates its state directory.
+func (r *Runtime) newContainer(id, bundle string) (_ *Container, err error) {
 	if err := runtime.ValidateID(id); err != nil {
 		return nil, err
 	}
@@ -41,12 +122,6 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio runtime.S
 	if err != nil {
 		return nil, fmt.Errorf("create %s: bundle path: %w", id, err)
 	}
-	spec, err := readSpec(bundle)
-	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", id, err)
-	}
-	terminal := spec.Process != nil && spec.Process.Terminal
-
 	if err := r.reserve(id); err != nil {
 		return nil, err
 	}
@@ -65,16 +140,32 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio runtime.S
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: state dir: %w", id, err)
 	}
+	return &Container{r: r, id: id, bundle: bundle, ready: make(chan struct{})}, nil
+}
 
-	pidFile := filepath.Join(dir, "init.pid")
+// launch runs `runc create` or `runc run --detach` (command "create" or
+// "run") and watches the init. Whether the init gets a terminal is read
+// from the bundle's config.json. c.mu is held.
+func (c *Container) launch(ctx context.Context, command string, stdio runtime.StdioFiles) (err error) {
+	r, id, bundle := c.r, c.id, c.bundle
+	spec, err := readSpec(bundle)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", command, id, err)
+	}
+	terminal := spec.Process != nil && spec.Process.Terminal
+
+	pidFile := filepath.Join(r.containerDir(id), "init.pid")
 	args := []string{"--bundle", bundle, "--pid-file", pidFile}
+	if command == "run" {
+		args = append(args, "--detach")
+	}
 	if r.noPivot {
 		args = append(args, "--no-pivot")
 	}
 	var cs *consoleSocket
 	if terminal {
 		if cs, err = newConsoleSocket(r.stateDir); err != nil {
-			return nil, fmt.Errorf("create %s: %w", id, err)
+			return fmt.Errorf("%s %s: %w", command, id, err)
 		}
 		defer cs.close()
 		args = append(args, "--console-socket", cs.path)
@@ -83,37 +174,66 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio runtime.S
 	args = append(args, id)
 
 	mark := r.reaper.Mark()
-	if err := r.startDetached(ctx, call{command: "create", args: args, id: id, bundle: bundle}, stdio); err != nil {
+	if err := r.startDetached(ctx, call{command: command, args: args, id: id, bundle: bundle}, stdio); err != nil {
 		var rerr *Error
 		if !errors.As(err, &rerr) {
 			// Cancelled half-way: runc may have left a container behind.
 			r.forceDelete(id)
 		}
-		return nil, err
+		return err
 	}
-	c := &Container{r: r, id: id, bundle: bundle}
+	var console *os.File
 	defer func() {
 		if err != nil {
-			if c.console != nil {
-				c.console.Close()
+			if console != nil {
+				console.Close()
 			}
 			r.forceDelete(id)
 		}
 	}()
 	pid, err := readPid(pidFile)
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", id, err)
+		return fmt.Errorf("%s %s: %w", command, id, err)
 	}
-	c.init = r.reaper.Watch(pid, mark)
+	init := r.reaper.Watch(pid, mark)
 	if cs != nil {
-		if c.console, err = cs.receive(ctx); err != nil {
-			return nil, fmt.Errorf("create %s: %w", id, err)
+		if console, err = cs.receive(ctx); err != nil {
+			// Do not leave the init behind unobserved.
+			_ = init.Signal(unix.SIGKILL)
+			return fmt.Errorf("%s %s: %w", command, id, err)
 		}
 	}
-	r.register(c)
-	r.log.WithFields(logrus.Fields{"cid": id, "pid": pid, "bundle": bundle, "terminal": terminal}).Info("runc: container created")
-	return c, nil
+	c.init, c.console = init, console
+	if c.pending != nil {
+		c.pending.close()
+		c.pending = nil
+	}
+	close(c.ready)
+	what := "runc: container created"
+	if command == "run" {
+		what = "runc: container created and started"
+	}
+	r.log.WithFields(logrus.Fields{"cid": id, "pid": pid, "bundle": bundle, "terminal": terminal}).Info(what)
+	return nil
 }
+
+// ensure runs the deferred `runc create` of a Prepare'd container that was
+// not started yet; it fails once a pending container was deleted.
+func (c *Container) ensure(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.deleted {
+		return fmt.Errorf("container %s: %w", c.id, runtime.ErrContainerDoesNotExist)
+	}
+	if c.pending == nil {
+		return nil
+	}
+	return c.launch(ctx, "create", c.pending.stdio)
+}
+
+// Materialize creates a Prepare'd container now (runc create), so that its
+// init and cgroup exist; a no-op for a container runc already knows.
+func (c *Container) Materialize(ctx context.Context) error { return c.ensure(ctx) }
 
 // forceDelete removes whatever runc knows about id, ignoring errors; used to
 // roll back a failed Create.
@@ -129,15 +249,42 @@ func (c *Container) ID() string { return c.id }
 // Bundle is the absolute bundle path.
 func (c *Container) Bundle() string { return c.bundle }
 
-// Pid is the init's pid.
-func (c *Container) Pid() int { return c.init.Pid() }
+// Pid is the init's pid; 0 while a Prepare'd container has not been
+// created yet.
+func (c *Container) Pid() int {
+	if init := c.getInit(); init != nil {
+		return init.Pid()
+	}
+	return 0
+}
 
-// Console is the init's pty master (nil without a terminal); the caller owns
-// it.
-func (c *Container) Console() *os.File { return c.console }
+func (c *Container) getInit() *reaper.Proc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.init
+}
 
-// Start runs `runc start`.
+// Console is the init's pty master (nil without a terminal, and before a
+// Prepare'd container was created); the caller owns it.
+func (c *Container) Console() *os.File {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.console
+}
+
+// Start runs `runc start`, or `runc run --detach` for a Prepare'd container
+// that was not created yet.
 func (c *Container) Start(ctx context.Context) error {
+	c.mu.Lock()
+	if c.deleted {
+		c.mu.Unlock()
+		return fmt.Errorf("start %s: %w", c.id, runtime.ErrContainerDoesNotExist)
+	}
+	if c.pending != nil {
+		defer c.mu.Unlock()
+		return c.launch(ctx, "run", c.pending.stdio)
+	}
+	c.mu.Unlock()
 	_, err := c.r.run(ctx, call{command: "start", args: []string{c.id}, id: c.id, bundle: c.bundle})
 	return err
 }
@@ -147,6 +294,9 @@ func (c *Container) Start(ctx context.Context) error {
 // of a container without its own pid namespace (through its cgroup) with or
 // without it, and any other signal reaches the init alone.
 func (c *Container) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
+	if err := c.ensure(ctx); err != nil {
+		return err
+	}
 	args := []string{c.id, strconv.Itoa(int(sig))}
 	if all {
 		args = append([]string{"--all"}, args...)
@@ -157,12 +307,17 @@ func (c *Container) Kill(ctx context.Context, sig syscall.Signal, all bool) erro
 
 // Signal sends sig to the init through the reaper's pidfd (see
 // runtime.Container).
+// A Prepare'd container not created yet has no init to signal.
 func (c *Container) Signal(sig syscall.Signal) error {
-	if err := c.init.Signal(sig); err != nil {
+	init := c.getInit()
+	if init == nil {
+		return fmt.Errorf("signal init of %s: not created yet: %w", c.id, runtime.ErrProcessDoesNotExist)
+	}
+	if err := init.Signal(sig); err != nil {
 		if errors.Is(err, os.ErrProcessDone) {
-			return fmt.Errorf("signal init %d of %s: %w", c.init.Pid(), c.id, runtime.ErrProcessDoesNotExist)
+			return fmt.Errorf("signal init %d of %s: %w", init.Pid(), c.id, runtime.ErrProcessDoesNotExist)
 		}
-		return fmt.Errorf("signal init %d of %s: %w", c.init.Pid(), c.id, err)
+		return fmt.Errorf("signal init %d of %s: %w", init.Pid(), c.id, err)
 	}
 	return nil
 }
@@ -171,6 +326,9 @@ func (c *Container) Signal(sig syscall.Signal) error {
 // runc no longer knows the container the state is removed too, and the
 // error (wrapping runtime.ErrContainerDoesNotExist) is still returned.
 func (c *Container) Delete(ctx context.Context, force bool) error {
+	if c.deletePending() {
+		return nil
+	}
 	err := c.runDelete(ctx, force)
 	if err != nil && !errors.Is(err, runtime.ErrContainerDoesNotExist) {
 		return err
@@ -182,6 +340,24 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 	return err
 }
 
+// deletePending forgets a Prepare'd container runc never saw, and reports
+// whether it was one. Its Wait then returns ExitCodeNeverStarted.
+func (c *Container) deletePending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending == nil {
+		return false
+	}
+	c.pending.close()
+	c.pending = nil
+	c.deleted = true
+	close(c.ready)
+	os.RemoveAll(c.r.containerDir(c.id))
+	c.r.release(c.id)
+	c.r.log.WithField("cid", c.id).Debug("runc: deferred container deleted before it ran")
+	return true
+}
+
 // runDelete runs `runc delete`. `runc delete --force` always sleeps 100 ms
 // after its SIGKILL, even for a stopped container, so once the init has
 // been reaped a plain delete is tried first: for a stopped container it
@@ -190,7 +366,7 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 // for any other reason than the container being unknown.
 func (c *Container) runDelete(ctx context.Context, force bool) error {
 	if force {
-		if _, exited := c.init.Exited(); !exited {
+		if _, exited := c.getInit().Exited(); !exited {
 			_, err := c.r.run(ctx, call{command: "delete", args: []string{"--force", c.id}, id: c.id})
 			return err
 		}
@@ -208,6 +384,9 @@ func (c *Container) runDelete(ctx context.Context, force bool) error {
 
 // State runs `runc state`.
 func (c *Container) State(ctx context.Context) (*runtime.State, error) {
+	if err := c.ensure(ctx); err != nil {
+		return nil, err
+	}
 	out, err := c.r.run(ctx, call{command: "state", args: []string{c.id}, id: c.id})
 	if err != nil {
 		return nil, err
@@ -221,6 +400,9 @@ func (c *Container) State(ctx context.Context) (*runtime.State, error) {
 
 // Ps runs `runc ps --format json`.
 func (c *Container) Ps(ctx context.Context) ([]int, error) {
+	if err := c.ensure(ctx); err != nil {
+		return nil, err
+	}
 	out, err := c.r.run(ctx, call{command: "ps", args: []string{"--format", "json", c.id}, id: c.id})
 	if err != nil {
 		return nil, err
@@ -234,12 +416,18 @@ func (c *Container) Ps(ctx context.Context) ([]int, error) {
 
 // Pause runs `runc pause`.
 func (c *Container) Pause(ctx context.Context) error {
+	if err := c.ensure(ctx); err != nil {
+		return err
+	}
 	_, err := c.r.run(ctx, call{command: "pause", args: []string{c.id}, id: c.id})
 	return err
 }
 
 // Resume runs `runc resume`.
 func (c *Container) Resume(ctx context.Context) error {
+	if err := c.ensure(ctx); err != nil {
+		return err
+	}
 	_, err := c.r.run(ctx, call{command: "resume", args: []string{c.id}, id: c.id, bundle: c.bundle})
 	return err
 }
@@ -249,6 +437,9 @@ func (c *Container) Update(ctx context.Context, res *specs.LinuxResources) error
 	if res == nil {
 		return fmt.Errorf("update %s: no resources", c.id)
 	}
+	if err := c.ensure(ctx); err != nil {
+		return err
+	}
 	b, err := json.Marshal(res)
 	if err != nil {
 		return fmt.Errorf("update %s: encode resources: %w", c.id, err)
@@ -257,22 +448,55 @@ func (c *Container) Update(ctx context.Context, res *specs.LinuxResources) error
 	return err
 }
 
-// Wait returns the init's exit code once it has been reaped.
+// Wait returns the init's exit code once it has been reaped, or
+// ExitCodeNeverStarted once a Prepare'd container was deleted before it
+// ran.
 func (c *Container) Wait(ctx context.Context) (int, error) {
-	e, err := c.init.Wait(ctx)
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		return -1, fmt.Errorf("wait for container %s: %w", c.id, ctx.Err())
+	}
+	init := c.getInit()
+	if init == nil {
+		return ExitCodeNeverStarted, nil
+	}
+	e, err := init.Wait(ctx)
 	if err != nil {
 		return -1, fmt.Errorf("wait for container %s: %w", c.id, err)
 	}
 	return e.Code(), nil
 }
 
-// Done is closed when the init has been reaped.
-func (c *Container) Done() <-chan struct{} { return c.init.Done() }
+// Done is closed when the init has been reaped (or a Prepare'd container
+// was deleted before it ran).
+func (c *Container) Done() <-chan struct{} {
+	select {
+	case <-c.ready:
+		if init := c.getInit(); init != nil {
+			return init.Done()
+		}
+		return c.ready
+	default:
+	}
+	done := make(chan struct{})
+	go func() {
+		<-c.ready
+		if init := c.getInit(); init != nil {
+			<-init.Done()
+		}
+		close(done)
+	}()
+	return done
+}
 
 // Exec runs `runc exec -d --process <file>`; proc.Terminal selects a pty.
 func (c *Container) Exec(ctx context.Context, proc *specs.Process, stdio runtime.StdioFiles) (_ runtime.Process, err error) {
 	if proc == nil {
 		return nil, fmt.Errorf("exec in %s: no process", c.id)
+	}
+	if err := c.ensure(ctx); err != nil {
+		return nil, err
 	}
 	dir, err := os.MkdirTemp(c.r.containerDir(c.id), "exec-")
 	if err != nil {
