@@ -285,20 +285,6 @@ func (h *Host) runtimeCreate(ctx context.Context, c *container, rollback *undo) 
 	return nil
 }
 
-// canDefer reports whether the runtime may defer creating c until its init
-// is started (docs/containers.md, "Deferred create"): nothing between
-// Create and the init's ExecuteProcess needs its init or namespaces. A
-// sandbox's namespaces are joined by its workloads and may receive NICs,
-// a standalone container with a network namespace record gets its NICs
-// moved into the init's namespace at Create, and a terminal init's pty is
-// relayed from Create on: those are created eagerly.
-func (h *Host) canDefer(c *container) bool {
-	if h.cfg.EagerCreate || c.spec.Process.Terminal || c.kind == oci.KindSandbox {
-		return false
-	}
-	return c.kind == oci.KindWorkload || c.nsID == "" || h.cfg.Network == nil
-}
-
 // bindNetwork moves the namespace's NICs into a sandbox's or standalone
 // container's network namespace (docs/lifecycle.md, "Create, step by step":
 // Network namespace).

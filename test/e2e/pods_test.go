@@ -526,6 +526,10 @@ func TestPodRejections(t *testing.T) {
 		if err := e.tryCreate(wid, e.workloadSpec(sid, "app", spid, "sleep", "100")); err != nil {
 			t.Fatalf("create %s after refusals: %v", wid, err)
 		}
+		// A workload's creation is deferred to its init's start
+		// (docs/containers.md, "Deferred create"): its cgroup exists from
+		// then on.
+		e.startInit(wid)
 		if _, err := os.Stat(e.cgroupDir("memory", "/pods/"+sid+"/"+wid)); err != nil {
 			t.Fatalf("workload cgroup: %v", err)
 		}
