@@ -276,13 +276,15 @@ func (e *ctrEnv) finish(ctx context.Context, n *notifier, c *stdioContainer) err
 	return e.removeLayers(ctx, c.id)
 }
 
-// settle polls the gauges until goroutines, threads and fds are back at
-// or below idle's (plus slack for threads the Go runtime keeps), or 20 s
-// pass, and returns the last reading.
+// settle polls the gauges until goroutines, fds, mounts, cgroups and
+// runc state are back at idle's and no zombie is left, or 45 s pass, and
+// returns the last reading. The bridge keeps an idle request worker
+// goroutine for 30 s (service/gcs/bridge/workers.go); threads the Go
+// runtime started stay and are not compared.
 func (e *ctrEnv) settle(ctx context.Context, idle gauges) (gauges, error) {
 	var g gauges
 	var err error
-	for i := 0; i < 100; i++ {
+	for i := 0; i < 225; i++ {
 		if g, err = e.readGauges(ctx); err != nil {
 			return g, err
 		}

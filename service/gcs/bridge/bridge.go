@@ -57,7 +57,7 @@ type Bridge struct {
 	cfg      Config
 	log      *logrus.Entry
 	out      *outQueue
-	workers  workerPool
+	workers  *workerPool
 	inflight sync.WaitGroup
 	seq      sync.Mutex
 
