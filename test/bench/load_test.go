@@ -235,6 +235,9 @@ func (e *ctrEnv) roundTrip(ctx context.Context, id string, pid uint32, st *hostc
 		go func() {
 			defer wg.Done()
 			outs[i], errs[i] = io.ReadAll(st.Conn(s))
+			// As a host does: close the stream at EOF (the gcs waits
+			// for that before it reports the exit).
+			st.Conn(s).Close()
 		}()
 	}
 	if _, err := io.WriteString(st.Conn(hostclient.StdIn), line); err != nil {
