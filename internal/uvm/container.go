@@ -74,7 +74,7 @@ type container struct {
 	// ExecuteProcess when the runtime deferred the create (deferred).
 	initPid  atomic.Uint32
 	deferred bool
-	execs     *processTable
+	execs    *processTable
 
 	// exitType is the notification type, set before a SIGTERM/SIGKILL is
 	// sent to the init.
