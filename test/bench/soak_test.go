@@ -5,6 +5,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -44,16 +45,27 @@ func soakOnce(b *testing.B) {
 		b.Fatal(err)
 	}
 	var ref gauges
+	// The Go runtime never ends a thread it started (for a blocking
+	// syscall, say): the reference is the most threads the gcs had
+	// during the first soakSettleAt lifecycles. A leak grows with the
+	// number of lifecycles.
+	maxThreads := idle.threads
 	t0 := time.Now()
 	for k := 1; k <= soakLifecycles; k++ {
 		if err := e.soakLifecycle(ctx, n, newContainerID("soak")); err != nil {
 			b.Fatalf("lifecycle %d: %v", k, err)
 		}
+		if k <= soakSettleAt {
+			if th, err := e.threads(); err == nil && th > maxThreads {
+				maxThreads = th
+			}
+		}
 		if k == soakSettleAt {
 			if ref, err = e.settleRSS(ctx, idle); err != nil {
 				b.Fatal(err)
 			}
-			b.Logf("after %d: %v", k, ref)
+			b.Logf("after %d: %v (most threads during the first %d: %d)", k, ref, k, maxThreads)
+			ref.threads = max(ref.threads, maxThreads)
 		}
 	}
 	elapsed := time.Since(t0)
@@ -111,6 +123,16 @@ func (e *ctrEnv) soakLifecycle(ctx context.Context, n *notifier, id string) erro
 		return err
 	}
 	return e.finish(ctx, n, c)
+}
+
+// threads is the gcs's thread count.
+func (e *ctrEnv) threads() (int, error) {
+	pid, err := e.g.Pid()
+	if err != nil {
+		return 0, err
+	}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	return len(ents), err
 }
 
 // settleRSS is settle followed by the memory trim's quiet period, so that
