@@ -17,6 +17,10 @@ import (
 const (
 	soakLifecycles = 1000
 	soakSettleAt   = 50
+	// soakThreadSlack is how many idle threads the Go runtime may have
+	// added after the first soakSettleAt lifecycles: one was seen in two
+	// of three runs, none in the third.
+	soakThreadSlack = 2
 )
 
 // BenchmarkSoak (make soak; build tag soak, not part of make test) runs
@@ -45,10 +49,11 @@ func soakOnce(b *testing.B) {
 		b.Fatal(err)
 	}
 	var ref gauges
-	// The Go runtime never ends a thread it started (for a blocking
-	// syscall, say): the reference is the most threads the gcs had
-	// during the first soakSettleAt lifecycles. A leak grows with the
-	// number of lifecycles.
+	// The Go runtime never ends a thread it started (an M started when
+	// the others were all in syscalls stays idle): the reference is the
+	// most threads the gcs had during the first soakSettleAt lifecycles,
+	// and up to soakThreadSlack more are the runtime's. A leak grows with
+	// the number of lifecycles.
 	maxThreads := idle.threads
 	t0 := time.Now()
 	for k := 1; k <= soakLifecycles; k++ {
@@ -92,7 +97,7 @@ func soakOnce(b *testing.B) {
 		}
 	}
 	check("fds", end.fds > ref.fds, end.fds, ref.fds)
-	check("threads", end.threads > ref.threads, end.threads, ref.threads)
+	check("threads", end.threads > ref.threads+soakThreadSlack, end.threads, fmt.Sprintf("<= %d", ref.threads+soakThreadSlack))
 	check("goroutines", end.goroutines > ref.goroutines, end.goroutines, ref.goroutines)
 	check("mounts", end.mounts != idle.mounts, end.mounts, idle.mounts)
 	check("cgroups", end.cgroups != idle.cgroups, end.cgroups, idle.cgroups)
