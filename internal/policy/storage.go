@@ -11,8 +11,8 @@ import (
 	"github.com/opengcs/opengcs/service/gcs/prot"
 )
 
-// Storage is the guest's storage resource interface (the same method set
-// as internal/uvm's), which GuardStorage wraps.
+// Storage is the guest's storage resource interface, which GuardStorage
+// wraps; internal/uvm uses this definition as its own.
 type Storage interface {
 	AddMappedVirtualDisk(ctx context.Context, s *prot.LCOWMappedVirtualDisk) error
 	RemoveMappedVirtualDisk(ctx context.Context, s *prot.LCOWMappedVirtualDisk) error

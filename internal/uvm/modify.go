@@ -8,22 +8,15 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/opengcs/opengcs/internal/policy"
 	"github.com/opengcs/opengcs/service/gcs/prot"
 )
 
 // Storage performs the storage resources of ModifySettings. Each method
-// takes the decoded settings and returns a *prot.Error on failure.
-type Storage interface {
-	AddMappedVirtualDisk(ctx context.Context, s *prot.LCOWMappedVirtualDisk) error
-	RemoveMappedVirtualDisk(ctx context.Context, s *prot.LCOWMappedVirtualDisk) error
-	RemoveSCSIDevice(ctx context.Context, s *prot.SCSIDevice) error
-	AddVPMem(ctx context.Context, s *prot.LCOWMappedVPMemDevice) error
-	RemoveVPMem(ctx context.Context, s *prot.LCOWMappedVPMemDevice) error
-	AddMappedDirectory(ctx context.Context, s *prot.LCOWMappedDirectory) error
-	RemoveMappedDirectory(ctx context.Context, s *prot.LCOWMappedDirectory) error
-	AddCombinedLayers(ctx context.Context, s *prot.LCOWCombinedLayers) error
-	RemoveCombinedLayers(ctx context.Context, s *prot.LCOWCombinedLayers) error
-}
+// takes the decoded settings and returns a *prot.Error on failure. The
+// policy seam wraps the same method set (policy.GuardStorage), so the two
+// share one definition.
+type Storage = policy.Storage
 
 // Network keeps the network namespace records and moves NICs.
 type Network interface {
