@@ -217,25 +217,9 @@ func TestVsockProductionPath(t *testing.T) {
 	}
 
 	// A container from a SCSI layer, its init with stdio, and an exec.
-	q, err := v.DialQMP(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	q, lc := layeredContainer(ctx, t, v, c, layer, "vs")
 	defer q.Close()
-	if err := FakeVMBusSCSI(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	const layerPath = "/run/layers/busybox"
-	if err := AttachSCSI(ctx, q, c, layer, layerPath); err != nil {
-		t.Fatal(err)
-	}
-	id := fmt.Sprintf("vs%062x", time.Now().UnixNano())
-	bundle := "/run/gcs/c/" + id
-	rootfs, scratch := bundle+"/rootfs", bundle+"/scratch/"+id
-	layers := &prot.LCOWCombinedLayers{ContainerID: id, ContainerRootPath: rootfs, Layers: []prot.Layer{{Path: layerPath}}, ScratchPath: scratch}
-	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceCombinedLayers, layers); err != nil {
-		t.Fatalf("combined layers: %v", err)
-	}
+	id, bundle, rootfs, scratch, layerPath := lc.id, lc.bundle, lc.rootfs, lc.scratch, lc.layerPath
 	spec := testutil.Spec("sh", "-c", "tr a-z A-Z; echo init-stderr >&2; exit 5")
 	spec.Hostname = "vsocktest"
 	spec.Root.Path = rootfs
@@ -400,25 +384,9 @@ func TestVsockPlan9Share(t *testing.T) {
 	}
 
 	// A container with the share bind-mounted reads and writes it too.
-	q, err := v.DialQMP(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	q, lc := layeredContainer(ctx, t, v, c, layer, "p9")
 	defer q.Close()
-	if err := FakeVMBusSCSI(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	const layerPath = "/run/layers/busybox"
-	if err := AttachSCSI(ctx, q, c, layer, layerPath); err != nil {
-		t.Fatal(err)
-	}
-	id := fmt.Sprintf("p9%062x", time.Now().UnixNano())
-	bundle := "/run/gcs/c/" + id
-	rootfs, scratch := bundle+"/rootfs", bundle+"/scratch/"+id
-	layers := &prot.LCOWCombinedLayers{ContainerID: id, ContainerRootPath: rootfs, Layers: []prot.Layer{{Path: layerPath}}, ScratchPath: scratch}
-	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceCombinedLayers, layers); err != nil {
-		t.Fatalf("combined layers: %v", err)
-	}
+	id, bundle, rootfs, scratch, layerPath := lc.id, lc.bundle, lc.rootfs, lc.scratch, lc.layerPath
 	spec := testutil.Spec("sh", "-c", "cat /share/from-host && echo from the container > /share/from-container")
 	spec.Hostname = "plan9"
 	spec.Root.Path = rootfs
@@ -459,4 +427,40 @@ func TestVsockPlan9Share(t *testing.T) {
 		t.Fatalf("share still mounted: %v", err)
 	}
 	powerOffVsock(t, v, c)
+}
+
+// layerContainer names the guest paths of a container built on one SCSI
+// layer by layeredContainer.
+type layerContainer struct {
+	id, bundle, rootfs, scratch, layerPath string
+}
+
+// layeredContainer prepares a container's root as a host does: it fakes the
+// VMBus view of controller 0, hot-plugs layer and maps it read-only at
+// /run/layers/busybox, then combines it with a scratch into the bundle's
+// rootfs (CombinedLayers). The id starts with prefix. The caller closes the
+// QMP connection and removes the layers when done.
+func layeredContainer(ctx context.Context, t *testing.T, v *VsockVM, c *hostclient.Client, layer SCSIDisk, prefix string) (*QMP, layerContainer) {
+	t.Helper()
+	q, err := v.DialQMP(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := FakeVMBusSCSI(ctx, c); err != nil {
+		q.Close()
+		t.Fatal(err)
+	}
+	lc := layerContainer{id: fmt.Sprintf("%s%062x", prefix, time.Now().UnixNano()), layerPath: "/run/layers/busybox"}
+	if err := AttachSCSI(ctx, q, c, layer, lc.layerPath); err != nil {
+		q.Close()
+		t.Fatal(err)
+	}
+	lc.bundle = "/run/gcs/c/" + lc.id
+	lc.rootfs, lc.scratch = lc.bundle+"/rootfs", lc.bundle+"/scratch/"+lc.id
+	layers := &prot.LCOWCombinedLayers{ContainerID: lc.id, ContainerRootPath: lc.rootfs, Layers: []prot.Layer{{Path: lc.layerPath}}, ScratchPath: lc.scratch}
+	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceCombinedLayers, layers); err != nil {
+		q.Close()
+		t.Fatalf("combined layers: %v", err)
+	}
+	return q, lc
 }
