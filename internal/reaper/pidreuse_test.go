@@ -38,16 +38,17 @@ func TestSignalNeverReachesRecycledPid(t *testing.T) {
 	if os.Getpid() != 1 {
 		t.Fatalf("pid %d, want 1 in the private PID namespace", os.Getpid())
 	}
-	// A Go runtime thread created at the wrong moment can take the pid
+	// A thread the Go runtime (or the race detector) creates, and may end
+	// again, between the write to ns_last_pid and the fork can take the pid
 	// meant for the new process; then the scenario is played again.
-	for attempt := 1; ; attempt++ {
+	const attempts = 20
+	for attempt := 1; attempt <= attempts; attempt++ {
 		if recycledPidScenario(t) {
 			return
 		}
-		if attempt == 5 {
-			t.Fatal("a thread of the test took the recycled pid five times running")
-		}
+		t.Logf("attempt %d: the recycled pid went to another task first", attempt)
 	}
+	t.Fatalf("the new process never got the recycled pid in %d attempts", attempts)
 }
 
 // recycledPidScenario plays the test once. It returns false, having checked
@@ -98,12 +99,10 @@ func recycledPidScenario(t *testing.T) bool {
 		t.Fatal(err)
 	}
 	if victim.Pid() != pid {
+		// Nothing is checked: the victim must hold the recycled pid.
 		_ = victim.Signal(syscall.SIGKILL)
 		_, _ = victim.Wait(ctxT(t))
-		if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(pid)); err == nil {
-			return false
-		}
-		t.Fatalf("new process got pid %d, want the recycled %d", victim.Pid(), pid)
+		return false
 	}
 
 	if err := watched.Signal(syscall.SIGKILL); !errors.Is(err, os.ErrProcessDone) {
