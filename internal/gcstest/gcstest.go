@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,9 +49,9 @@ type Options struct {
 	// touching the machine's. It dies with the gcs's PID namespace.
 	NetNS bool
 	// PrivateTmp gives the gcs a tmpfs of its own on /tmp, as in a VM,
-	// for tests of files it writes there (chronyd.conf). The test's own
-	// temporary directories are then out of the gcs's sight: start such a
-	// gcs with StartDir in a directory outside /tmp.
+	// for tests of files it writes there (chronyd.conf). Of the machine's
+	// /tmp it sees only the directories of its binary, of runc, of the
+	// transport and of the test (bound back over the tmpfs).
 	PrivateTmp bool
 	// TextLog starts the gcs with -log-format text. By default it logs
 	// JSON, as it does for a real host, and Start fails the test at
@@ -162,9 +163,23 @@ func start(dir string, o Options) (*GCS, error) {
 	if o.NetNS {
 		args = append(args, "--net")
 	}
+	runc, err := testutil.RuncBinary()
+	if err != nil {
+		l.Close()
+		logFile.Close()
+		return nil, err
+	}
 	mounts := `mount -t tmpfs -o mode=0755 tmpfs /run`
 	if o.PrivateTmp {
-		mounts += ` && mount -t tmpfs -o mode=1777 tmpfs /tmp`
+		// The machine's /tmp stays reachable at /run/.host-tmp only long
+		// enough to bind back the directories under it that the gcs needs
+		// (its binary, runc's, the transport's and the test's), so that a
+		// checkout under /tmp works too; everything else of /tmp is the
+		// gcs's own tmpfs.
+		mounts += ` && mkdir /run/.host-tmp && mount --bind /tmp /run/.host-tmp && mount -t tmpfs -o mode=1777 tmpfs /tmp` +
+			` && for d in $GCSTEST_KEEP_TMP; do mkdir -p "$d" && mount --bind "/run/.host-tmp/${d#/tmp/}" "$d" || exit 1; done` +
+			` && umount /run/.host-tmp && rmdir /run/.host-tmp`
+		o.Env = append(o.Env, "GCSTEST_KEEP_TMP="+strings.Join(underTmp(bin, runc, tr.Prefix, dir), " "))
 	}
 	if o.Hostname != "" {
 		args = append(args, "--uts")
@@ -179,12 +194,6 @@ func start(dir string, o Options) (*GCS, error) {
 		args = append(args, "-log-format", "text")
 	} else {
 		args = append(args, "-log-format", "json")
-	}
-	runc, err := testutil.RuncBinary()
-	if err != nil {
-		l.Close()
-		logFile.Close()
-		return nil, err
 	}
 	// Every gcs gets a private cgroup prefix: it creates /gcs and /pods
 	// and moves itself into /gcs at start.
@@ -414,3 +423,33 @@ type noListener struct{}
 func (noListener) Accept() (net.Conn, error) { return nil, net.ErrClosed }
 func (noListener) Close() error              { return nil }
 func (noListener) Addr() net.Addr            { return &net.UnixAddr{Net: "unix"} }
+
+// underTmp returns the directories of paths that lie under /tmp, each
+// once, without one that another contains, with no white space (they go
+// through a shell word list).
+func underTmp(paths ...string) []string {
+	var dirs []string
+	for _, p := range paths {
+		d := filepath.Clean(p)
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			d = filepath.Dir(d)
+		}
+		if !strings.HasPrefix(d, "/tmp/") || strings.ContainsAny(d, " \t\n") {
+			continue
+		}
+		dirs = append(dirs, d)
+	}
+	var out []string
+	for _, d := range dirs {
+		inside := false
+		for _, o := range dirs {
+			if o != d && strings.HasPrefix(d, o+"/") {
+				inside = true
+			}
+		}
+		if !inside && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}

@@ -136,6 +136,14 @@ func AttachSCSIAs(ctx context.Context, q *QMP, c *hostclient.Client, d SCSIDisk,
 	if err := q.HotplugSCSI(ctx, d); err != nil {
 		return fmt.Errorf("hot-plug %s: %w", d.ID, err)
 	}
+	// Under TCG on a busy machine the guest kernel can take longer to scan
+	// the new LUN than the 5 s the gcs waits for its device (the
+	// reference's bound). The test waits for the kernel first, so that the
+	// request measures the gcs and not the emulator's speed.
+	if err := RunShell(ctx, c, 0, waitSCSIDiskScript, strconv.Itoa(int(d.Lun))); err != nil {
+		_ = q.UnplugSCSI(ctx, d)
+		return fmt.Errorf("guest never saw %s at LUN %d: %w", d.ID, d.Lun, err)
+	}
 	mvd.Controller, mvd.Lun = 0, d.Lun
 	mountPath := mvd.MountPath
 	if err := c.Modify(ctx, prot.NullContainerID, prot.RequestTypeAdd, prot.ResourceMappedVirtualDisk, &mvd); err != nil {
@@ -144,6 +152,15 @@ func AttachSCSIAs(ctx context.Context, q *QMP, c *hostclient.Client, d SCSIDisk,
 	}
 	return nil
 }
+
+// waitSCSIDiskScript waits up to 120 s for the guest kernel to have a
+// block device for target 0, LUN $1 of a SCSI host.
+const waitSCSIDiskScript = `i=0
+until ls /sys/class/scsi_disk/*:0:0:"$1"/device/block/* >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ "$i" -lt 1200 ] || exit 1
+	sleep 0.1
+done`
 
 // DetachSCSI undoes AttachSCSI in a host's order: MappedVirtualDisk
 // Remove (unmount), SCSIDevice Remove (the guest deletes the device), then
