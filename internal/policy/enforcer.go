@@ -58,6 +58,9 @@ type Enforcer struct {
 	mu   sync.Mutex
 	opts *securitypolicy.SecurityOptions
 	set  bool
+	// inconsistent is the first unmount failure in confidential mode
+	// (CheckConsistent).
+	inconsistent error
 	// txMu serializes, under a real policy, storage transactions (the Rego
 	// enforcer refuses concurrent ones) with every other evaluation. It is
 	// taken before mu.

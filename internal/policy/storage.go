@@ -2,8 +2,8 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/Microsoft/hcsshim/pkg/securitypolicy"
@@ -37,9 +37,13 @@ type RootHasher interface {
 // policy first. Each operation is one policy transaction: if the policy
 // allows it but the operation then fails, the policy's bookkeeping (which
 // devices and overlays it believes mounted) is rolled back, and a denied
-// request reaches s not at all.
-func (e *Enforcer) GuardStorage(s Storage) Storage {
-	g := &guardedStorage{e: e, s: s, encrypted: map[string]bool{}}
+// request reaches s not at all. In confidential mode it also makes the
+// checks of confidential.go, keeps its own record of the mounts
+// (mounts.go), and sets the inconsistent-state latch when an unmount
+// fails. inUse, if not nil, reports whether a running container has its
+// root file system at a path: such an overlay is not removed.
+func (e *Enforcer) GuardStorage(s Storage, inUse func(rootfs string) bool) Storage {
+	g := &guardedStorage{e: e, s: s, inUse: inUse}
 	g.hasher, _ = s.(RootHasher)
 	return g
 }
@@ -48,11 +52,27 @@ type guardedStorage struct {
 	e      *Enforcer
 	s      Storage
 	hasher RootHasher
+	inUse  func(rootfs string) bool
 
-	mu sync.Mutex
-	// encrypted records the read-write disks mounted encrypted, for the
-	// scratch check.
-	encrypted map[string]bool
+	// mu guards mounts, which is created once a policy is in force
+	// (records).
+	mu     sync.Mutex
+	mounts *mountTable
+}
+
+// records returns the mount record and holds g.mu until done is called;
+// the table is nil outside confidential mode.
+func (g *guardedStorage) records() (t *mountTable, done func()) {
+	conf := g.e.Confidential()
+	g.mu.Lock()
+	if conf && g.mounts == nil {
+		g.mounts = newMountTable()
+	}
+	if !conf {
+		g.mu.Unlock()
+		return nil, func() {}
+	}
+	return g.mounts, g.mu.Unlock
 }
 
 // tx runs check then op as one policy transaction. Transactions are
@@ -75,17 +95,45 @@ func (g *guardedStorage) tx(check func(p securitypolicy.SecurityPolicyEnforcer) 
 	})
 }
 
+// refused wraps a confidential-mode refusal for the wire.
+func refused(err error) error {
+	if err == nil {
+		return nil
+	}
+	return prot.NewError(prot.HrFail, err)
+}
+
+// unmounted runs an unmount op; in confidential mode its failure sets the
+// inconsistent-state latch.
+func (g *guardedStorage) unmounted(what, p string, op func() error) error {
+	if err := op(); err != nil {
+		g.e.markInconsistent(fmt.Errorf("unmounting %s at %s failed: %w", what, p, err))
+		return err
+	}
+	return nil
+}
+
+func scsiSource(c, l uint8, part uint64) string { return fmt.Sprintf("scsi %d:%d:%d", c, l, part) }
+
 func (g *guardedStorage) AddMappedVirtualDisk(ctx context.Context, s *prot.LCOWMappedVirtualDisk) error {
 	if s.MountPath == "" {
 		return g.s.AddMappedVirtualDisk(ctx, s)
 	}
+	if err := g.e.CheckConsistent(); err != nil {
+		return err
+	}
 	hash := ""
-	if s.ReadOnly && !s.BlockDev && g.hasher != nil && g.e.Confidential() {
-		h, err := g.hasher.DiskRootHash(ctx, s)
-		if err != nil {
-			return prot.NewError(prot.HrFail, err)
+	if g.e.Confidential() {
+		if err := diskOptions(s); err != nil {
+			return refused(err)
 		}
-		hash = h
+		if s.ReadOnly && !s.BlockDev && g.hasher != nil {
+			h, err := g.hasher.DiskRootHash(ctx, s)
+			if err != nil {
+				return prot.NewError(prot.HrFail, err)
+			}
+			hash = h
+		}
 	}
 	check := func(p securitypolicy.SecurityPolicyEnforcer) error {
 		switch {
@@ -101,13 +149,22 @@ func (g *guardedStorage) AddMappedVirtualDisk(ctx context.Context, s *prot.LCOWM
 		}
 	}
 	return g.tx(check, func() error {
-		if err := g.s.AddMappedVirtualDisk(ctx, s); err != nil {
-			return err
+		t, done := g.records()
+		defer done()
+		if t != nil && !s.BlockDev {
+			kind := mountRWDevice
+			if s.ReadOnly {
+				kind = mountRODevice
+			}
+			if _, err := t.add(s.MountPath, kind, scsiSource(s.Controller, s.Lun, s.Partition), s.Encrypted); err != nil {
+				return refused(err)
+			}
 		}
-		if !s.ReadOnly && !s.BlockDev {
-			g.mu.Lock()
-			g.encrypted[filepath.Clean(s.MountPath)] = s.Encrypted
-			g.mu.Unlock()
+		if err := g.s.AddMappedVirtualDisk(ctx, s); err != nil {
+			if t != nil && !s.BlockDev {
+				delete(t.byPath, filepath.Clean(s.MountPath))
+			}
+			return err
 		}
 		return nil
 	})
@@ -116,6 +173,9 @@ func (g *guardedStorage) AddMappedVirtualDisk(ctx context.Context, s *prot.LCOWM
 func (g *guardedStorage) RemoveMappedVirtualDisk(ctx context.Context, s *prot.LCOWMappedVirtualDisk) error {
 	if s.MountPath == "" {
 		return g.s.RemoveMappedVirtualDisk(ctx, s)
+	}
+	if err := g.e.CheckConsistent(); err != nil {
+		return err
 	}
 	check := func(p securitypolicy.SecurityPolicyEnforcer) error {
 		switch {
@@ -129,12 +189,31 @@ func (g *guardedStorage) RemoveMappedVirtualDisk(ctx context.Context, s *prot.LC
 		}
 	}
 	return g.tx(check, func() error {
-		if err := g.s.RemoveMappedVirtualDisk(ctx, s); err != nil {
+		t, done := g.records()
+		defer done()
+		if t == nil {
+			return g.s.RemoveMappedVirtualDisk(ctx, s)
+		}
+		undo := func() {}
+		if !s.BlockDev {
+			kind := mountRWDevice
+			if s.ReadOnly {
+				kind = mountRODevice
+			}
+			u, err := t.remove(s.MountPath, kind, scsiSource(s.Controller, s.Lun, s.Partition))
+			if err != nil {
+				return refused(err)
+			}
+			undo = u
+		}
+		if err := mustExist("scsi device", s.MountPath); err != nil {
+			undo()
+			return refused(err)
+		}
+		if err := g.unmounted("scsi device", s.MountPath, func() error { return g.s.RemoveMappedVirtualDisk(ctx, s) }); err != nil {
+			undo()
 			return err
 		}
-		g.mu.Lock()
-		delete(g.encrypted, filepath.Clean(s.MountPath))
-		g.mu.Unlock()
 		return nil
 	})
 }
@@ -145,13 +224,21 @@ func (g *guardedStorage) RemoveSCSIDevice(ctx context.Context, s *prot.SCSIDevic
 }
 
 func (g *guardedStorage) AddVPMem(ctx context.Context, s *prot.LCOWMappedVPMemDevice) error {
+	if err := g.e.CheckConsistent(); err != nil {
+		return err
+	}
 	hash := ""
-	if g.hasher != nil && g.e.Confidential() {
-		h, err := g.hasher.VPMemRootHash(ctx, s)
-		if err != nil {
-			return prot.NewError(prot.HrFail, err)
+	if g.e.Confidential() {
+		if s.MappingInfo != nil {
+			return refused(fmt.Errorf("%w: multi-mapped VPMem devices are not supported with verity", ErrConfidentialRequest))
 		}
-		hash = h
+		if g.hasher != nil {
+			h, err := g.hasher.VPMemRootHash(ctx, s)
+			if err != nil {
+				return prot.NewError(prot.HrFail, err)
+			}
+			hash = h
+		}
 	}
 	return g.tx(func(p securitypolicy.SecurityPolicyEnforcer) error {
 		return deny(p.EnforceDeviceMountPolicy(ctx, s.MountPath, hash),
@@ -160,43 +247,67 @@ func (g *guardedStorage) AddVPMem(ctx context.Context, s *prot.LCOWMappedVPMemDe
 }
 
 func (g *guardedStorage) RemoveVPMem(ctx context.Context, s *prot.LCOWMappedVPMemDevice) error {
+	if err := g.e.CheckConsistent(); err != nil {
+		return err
+	}
 	return g.tx(func(p securitypolicy.SecurityPolicyEnforcer) error {
 		return deny(p.EnforceDeviceUnmountPolicy(ctx, s.MountPath), "unmounting pmem device from %s denied by policy", s.MountPath)
-	}, func() error { return g.s.RemoveVPMem(ctx, s) })
+	}, func() error {
+		if g.e.Confidential() {
+			if err := mustExist("pmem device", s.MountPath); err != nil {
+				return refused(err)
+			}
+		}
+		return g.unmounted("pmem device", s.MountPath, func() error { return g.s.RemoveVPMem(ctx, s) })
+	})
 }
 
 func (g *guardedStorage) AddMappedDirectory(ctx context.Context, s *prot.LCOWMappedDirectory) error {
+	if err := g.e.CheckConsistent(); err != nil {
+		return err
+	}
 	return g.tx(func(p securitypolicy.SecurityPolicyEnforcer) error {
 		return deny(p.EnforcePlan9MountPolicy(ctx, s.MountPath), "mounting plan9 device at %s denied by policy", s.MountPath)
-	}, func() error { return g.s.AddMappedDirectory(ctx, s) })
+	}, func() error {
+		if g.e.Confidential() {
+			if err := shareName(s.ShareName); err != nil {
+				return refused(err)
+			}
+		}
+		return g.s.AddMappedDirectory(ctx, s)
+	})
 }
 
 func (g *guardedStorage) RemoveMappedDirectory(ctx context.Context, s *prot.LCOWMappedDirectory) error {
+	if err := g.e.CheckConsistent(); err != nil {
+		return err
+	}
 	return g.tx(func(p securitypolicy.SecurityPolicyEnforcer) error {
 		return deny(p.EnforcePlan9UnmountPolicy(ctx, s.MountPath), "unmounting plan9 device at %s denied by policy", s.MountPath)
-	}, func() error { return g.s.RemoveMappedDirectory(ctx, s) })
-}
-
-// scratchEncrypted reports whether scratch lies on a read-write disk
-// mounted encrypted.
-func (g *guardedStorage) scratchEncrypted(scratch string) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	scratch = filepath.Clean(scratch)
-	for mp, enc := range g.encrypted {
-		if scratch == mp || strings.HasPrefix(scratch, mp+"/") {
-			return enc
-		}
-	}
-	return false
+	}, func() error {
+		return g.unmounted("plan9 share", s.MountPath, func() error { return g.s.RemoveMappedDirectory(ctx, s) })
+	})
 }
 
 func (g *guardedStorage) AddCombinedLayers(ctx context.Context, s *prot.LCOWCombinedLayers) error {
+	if err := g.e.CheckConsistent(); err != nil {
+		return err
+	}
+	if g.e.Confidential() {
+		if err := layersLayout(s); err != nil {
+			return refused(err)
+		}
+	}
 	layers := make([]string, len(s.Layers))
 	for i, l := range s.Layers {
 		layers[i] = l.Path
 	}
-	encrypted := s.ScratchPath != "" && g.scratchEncrypted(s.ScratchPath)
+	encrypted := false
+	if s.ScratchPath != "" {
+		t, done := g.records()
+		encrypted = t != nil && t.encrypted(s.ScratchPath)
+		done()
+	}
 	return g.tx(func(p securitypolicy.SecurityPolicyEnforcer) error {
 		if s.ScratchPath != "" {
 			if err := p.EnforceScratchMountPolicy(ctx, s.ScratchPath, encrypted); err != nil {
@@ -204,11 +315,48 @@ func (g *guardedStorage) AddCombinedLayers(ctx context.Context, s *prot.LCOWComb
 			}
 		}
 		return deny(p.EnforceOverlayMountPolicy(ctx, s.ContainerID, layers, s.ContainerRootPath), "overlay creation denied by policy")
-	}, func() error { return g.s.AddCombinedLayers(ctx, s) })
+	}, func() error {
+		t, done := g.records()
+		defer done()
+		if t != nil {
+			if err := t.addOverlay(s.ContainerRootPath, layers, s.ScratchPath); err != nil {
+				return refused(err)
+			}
+		}
+		if err := g.s.AddCombinedLayers(ctx, s); err != nil {
+			if t != nil {
+				// The record goes with the failed mount (no undo).
+				_, _ = t.remove(s.ContainerRootPath, mountOverlay, filepath.Clean(s.ContainerRootPath))
+			}
+			return err
+		}
+		return nil
+	})
 }
 
 func (g *guardedStorage) RemoveCombinedLayers(ctx context.Context, s *prot.LCOWCombinedLayers) error {
+	if err := g.e.CheckConsistent(); err != nil {
+		return err
+	}
 	return g.tx(func(p securitypolicy.SecurityPolicyEnforcer) error {
 		return deny(p.EnforceOverlayUnmountPolicy(ctx, s.ContainerRootPath), "overlay removal denied by policy")
-	}, func() error { return g.s.RemoveCombinedLayers(ctx, s) })
+	}, func() error {
+		t, done := g.records()
+		defer done()
+		if t == nil {
+			return g.s.RemoveCombinedLayers(ctx, s)
+		}
+		if g.inUse != nil && g.inUse(s.ContainerRootPath) {
+			return refused(fmt.Errorf("%w: overlay %q is in use by a running container", ErrConfidentialRequest, s.ContainerRootPath))
+		}
+		undo, err := t.remove(s.ContainerRootPath, mountOverlay, filepath.Clean(s.ContainerRootPath))
+		if err != nil {
+			return refused(err)
+		}
+		if err := g.unmounted("overlay", s.ContainerRootPath, func() error { return g.s.RemoveCombinedLayers(ctx, s) }); err != nil {
+			undo()
+			return err
+		}
+		return nil
+	})
 }

@@ -172,6 +172,18 @@ func (r *registry) remove(c *container) {
 	r.mu.Unlock()
 }
 
+// any reports whether some container satisfies f.
+func (r *registry) any(f func(c *container) bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.containers {
+		if f(c) {
+			return true
+		}
+	}
+	return false
+}
+
 // lookup finds a container that has finished Create.
 func (r *registry) lookup(id string) (*container, error) {
 	r.mu.Lock()

@@ -37,6 +37,9 @@ func (h *Host) CreateContainer(ctx context.Context, id string, settings *prot.VM
 	if id == prot.NullContainerID {
 		return prot.Errorf(prot.HrFail, "Create: the utility VM id %s cannot be used for a container", id)
 	}
+	if err := h.policy.CheckConsistent(); err != nil {
+		return err
+	}
 	if err := runtime.ValidateID(id); err != nil {
 		return prot.NewError(prot.HrErrInvalidArg, fmt.Errorf("Create: %w", err))
 	}

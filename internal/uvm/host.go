@@ -96,17 +96,18 @@ func New(cfg Config) *Host {
 	if cfg.Policy == nil {
 		cfg.Policy = policy.OpenDoor()
 	}
-	if cfg.Storage != nil {
-		cfg.Storage = cfg.Policy.GuardStorage(cfg.Storage)
-	}
-	return &Host{
+	h := &Host{
 		policy:     cfg.Policy,
-		cfg:        cfg,
 		log:        cfg.Log.WithField("component", "uvm"),
 		containers: newRegistry(),
 		externals:  newProcessTable(retainedExits),
 		pods:       newPodTable(podCgroups{create: cfg.CreatePodCgroup, remove: cfg.RemovePodCgroup}, cfg.Log.WithField("component", "pods")),
 	}
+	if cfg.Storage != nil {
+		cfg.Storage = cfg.Policy.GuardStorage(cfg.Storage, h.rootfsInUse)
+	}
+	h.cfg = cfg
+	return h
 }
 
 // ShutdownUVM powers the VM off. It only returns on failure.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/opengcs/opengcs/internal/network"
 	"github.com/opengcs/opengcs/internal/oci"
+	"github.com/opengcs/opengcs/internal/policy"
 	"github.com/opengcs/opengcs/internal/storage/mount"
 	"github.com/opengcs/opengcs/internal/storage/overlay"
 	"github.com/opengcs/opengcs/service/gcs/prot"
@@ -310,9 +311,23 @@ func (h *Host) processList(ctx context.Context, c *container) ([]uint32, error) 
 // DeleteContainerState removes a container's runtime state, bundle and
 // scratch, and forgets it (docs/lifecycle.md, "DeleteContainerState").
 func (h *Host) DeleteContainerState(ctx context.Context, id string) error {
+	confidential := h.policy.Confidential()
+	if confidential {
+		if err := policy.ValidContainerID(id); err != nil {
+			return prot.NewError(prot.HrFail, fmt.Errorf("DeleteContainerState: %w", err))
+		}
+	}
+	if err := h.policy.CheckConsistent(); err != nil {
+		return err
+	}
 	c, err := h.containers.lookup(id)
 	if err != nil {
 		return err
+	}
+	if confidential && c.getState() == stateRunning {
+		// A running container's mounts would go while the policy still
+		// counts it as running: as the reference, refused.
+		return prot.Errorf(prot.HrFail, "denied deleting state of running container %s in confidential mode", id)
 	}
 	log := h.log.WithField("cid", id)
 	c.markDeleted()

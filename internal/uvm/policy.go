@@ -2,6 +2,7 @@ package uvm
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,9 @@ import (
 // (which would run host-chosen programs in the guest), as the reference
 // does before asking the policy.
 func confidentialSettings(id string, settings *prot.VMHostedContainerSettingsV2) error {
+	if err := policy.ValidContainerID(id); err != nil {
+		return prot.NewError(prot.HrFail, fmt.Errorf("Create: %w", err))
+	}
 	spec := settings.OCISpecification
 	bundle := filepath.Join(BundleRootV1, id)
 	if settings.OCIBundlePath != bundle {
@@ -34,6 +38,16 @@ func confidentialSettings(id string, settings *prot.VMHostedContainerSettingsV2)
 		return prot.Errorf(prot.HrFail, "Create %s: OCISpecification.Hooks must be nil", id)
 	}
 	return nil
+}
+
+// rootfsInUse reports whether a running container has its root file
+// system at rootfs: in confidential mode the policy seam refuses to remove
+// such an overlay.
+func (h *Host) rootfsInUse(rootfs string) bool {
+	rootfs = filepath.Clean(rootfs)
+	return h.containers.any(func(c *container) bool {
+		return c.getState() == stateRunning && c.spec != nil && c.spec.Root != nil && filepath.Clean(h.rootfsOf(c)) == rootfs
+	})
 }
 
 // enforceCreate asks the policy about a container whose spec the guest has

@@ -265,6 +265,10 @@ func TestPolicyPinnedContainer(t *testing.T) {
 	if s.guestExists("/run/mounts/scsi/m2") {
 		t.Fatal("the denied layer left its mount point")
 	}
+	// Confidential mode, whatever the policy: a layer only with the "ro"
+	// option.
+	noOpt := &prot.LCOWMappedVirtualDisk{MountPath: "/run/mounts/scsi/m1", Lun: 1, ReadOnly: true}
+	denied(t, "layer without the ro option", s.modify(prot.RequestTypeAdd, prot.ResourceMappedVirtualDisk, noOpt), `with mount options "": expected "ro"`, "")
 	disk, err := s.layerDisk(1)
 	if err != nil {
 		t.Fatalf("pinned layer: %v", err)
@@ -335,6 +339,16 @@ func TestPolicyPinnedContainer(t *testing.T) {
 			t.Errorf("security context %s: %q (%v)", file, b, err)
 		}
 	}
+
+	// While it runs, neither its state, nor its root, nor the layer under
+	// it can be removed.
+	denied(t, "delete of a running container", s.c.DeleteContainerState(ctxErr(t), id), "denied deleting state of running container", "")
+	denied(t, "removal of a running container's root", s.removeOverlay(id), "in use by a running container", "")
+	denied(t, "removal of a layer under overlays", s.modify(prot.RequestTypeRemove, prot.ResourceMappedVirtualDisk, &prot.LCOWMappedVirtualDisk{MountPath: disk.MountPath, Lun: 1, ReadOnly: true}), "still used by", "")
+	if !s.guestExists(filepath.Join(rootfsOf(id), "etc/layer-id")) {
+		t.Fatal("a refused removal took the container's root away")
+	}
+	denied(t, "overlay of an id that is not 64 hex digits", s.modify(prot.RequestTypeAdd, prot.ResourceCombinedLayers, &prot.LCOWCombinedLayers{ContainerID: "../x", ContainerRootPath: "/run/gcs/c/../x/rootfs", Layers: []prot.Layer{{Path: disk.MountPath}}}), "must be 64 hexadecimal digits", "")
 
 	// Exec: the pinned process runs, others are refused.
 	ex := s.exec(id, procArgsEnv("echo", "exec allowed"), false, true, false)
