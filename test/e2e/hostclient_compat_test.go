@@ -190,25 +190,8 @@ func TestHostNeverStartedContainerNotification(t *testing.T) {
 // process with a terminal (shimdiag exec -t) must succeed and reach the pty.
 func TestHostResizeExternalConsole(t *testing.T) {
 	e := newEnv(t)
-	st, err := hostclient.OpenStdio(e.g.Transport, &e.g.Ports, true, true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	params := &prot.ProcessParameters{
-		CommandArgs:     []string{"sh", "-c", "read line; stty size; exit 4"},
-		Environment:     map[string]string{"PATH": "/bin:/usr/bin"},
-		EmulateConsole:  true,
-		CreateStdInPipe: true, CreateStdOutPipe: true,
-	}
 	ctx := ctxT(t, 60*time.Second)
-	pid, err := e.c.ExecuteProcess(ctx, prot.NullContainerID, params, st.Ports)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Accept(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st, pid := externalConsole(ctx, t, e, "read line; stty size; exit 4")
 	// The client returns every non-zero result of ResizeConsole.
 	if err := e.c.ResizeConsole(ctx, prot.NullContainerID, pid, 33, 77); err != nil {
 		t.Fatalf("the host client fails the resize: %v", err)

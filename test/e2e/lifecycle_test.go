@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -267,26 +268,34 @@ func drain(c io.ReadCloser) {
 	c.Close()
 }
 
-func TestExternalProcessWithConsole(t *testing.T) {
-	e := newEnv(t)
+// externalConsole starts script as a utility VM process with a terminal,
+// stdin and stdout (as shimdiag exec -t does) and accepts its stdio.
+func externalConsole(ctx context.Context, t *testing.T, e *env, script string) (*hostclient.Stdio, uint32) {
+	t.Helper()
 	st, err := hostclient.OpenStdio(e.g.Transport, &e.g.Ports, true, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	params := &prot.ProcessParameters{
-		CommandArgs:     []string{"sh", "-c", "tty; read line; echo got $line; exit 3"},
+		CommandArgs:     []string{"sh", "-c", script},
 		Environment:     map[string]string{"PATH": "/bin:/usr/bin"},
 		EmulateConsole:  true,
 		CreateStdInPipe: true, CreateStdOutPipe: true,
 	}
-	pid, err := e.c.ExecuteProcess(ctxT(t, 30e9), prot.NullContainerID, params, st.Ports)
+	pid, err := e.c.ExecuteProcess(ctx, prot.NullContainerID, params, st.Ports)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Accept(ctxT(t, 30e9)); err != nil {
+	if err := st.Accept(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return st, pid
+}
+
+func TestExternalProcessWithConsole(t *testing.T) {
+	e := newEnv(t)
+	st, pid := externalConsole(ctxT(t, 30e9), t, e, "tty; read line; echo got $line; exit 3")
 	if _, err := io.WriteString(st.Conn(hostclient.StdIn), "ping\n"); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ package e2e
 import (
 	"bufio"
 	"encoding/base64"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,33 +112,12 @@ func asRPC(err error, out **hostclient.RPCError) bool {
 // read back with hcsshim's own dmverity reader.
 func verityLayer(t *testing.T, files map[string]string) (string, string) {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "rootfs")
-	if err := testutil.BusyboxRootfs(dir); err != nil {
-		t.Fatal(err)
-	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	img := filepath.Join(t.TempDir(), "layer.vhd")
-	f, err := os.Create(img)
+	img := layerImage(t, files, tar2ext4.ConvertWhiteout, tar2ext4.AppendDMVerity, tar2ext4.AppendVhdFooter)
+	f, err := os.Open(img)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(tarDir(dir, pw)) }()
-	if err := tar2ext4.Convert(pr, f, tar2ext4.ConvertWhiteout, tar2ext4.AppendDMVerity, tar2ext4.AppendVhdFooter); err != nil {
-		t.Fatalf("tar2ext4: %v", err)
-	}
-	if _, err := f.Seek(0, 0); err != nil {
-		t.Fatal(err)
-	}
 	size, _, err := tar2ext4.Ext4FileSystemSize(f)
 	if err != nil {
 		t.Fatal(err)

@@ -205,6 +205,13 @@ func (s *storageEnv) runInit(id string) (string, uint32) {
 // returns the image file.
 func busyboxLayer(t *testing.T, files map[string]string) string {
 	t.Helper()
+	return layerImage(t, files, tar2ext4.ConvertWhiteout, tar2ext4.AppendVhdFooter)
+}
+
+// layerImage converts a busybox root file system plus files with tar2ext4
+// and opts into an image file, which it returns.
+func layerImage(t *testing.T, files map[string]string, opts ...tar2ext4.Option) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "rootfs")
 	if err := testutil.BusyboxRootfs(dir); err != nil {
 		t.Fatal(err)
@@ -226,7 +233,7 @@ func busyboxLayer(t *testing.T, files map[string]string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := tar2ext4.Convert(pr, f, tar2ext4.ConvertWhiteout, tar2ext4.AppendVhdFooter); err != nil {
+	if err := tar2ext4.Convert(pr, f, opts...); err != nil {
 		t.Fatalf("tar2ext4: %v", err)
 	}
 	return img
